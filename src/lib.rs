@@ -1,0 +1,10 @@
+//! podclean: batch cleanup and loudness normalization for spoken-word audio.
+//!
+//! The library is pure computation and file handling; it never prints. Progress and results
+//! go to a [`batch::Observer`], which the CLI implements.
+
+pub mod discover;
+pub mod dsp;
+pub mod io;
+pub mod loudness;
+// Wired in once the stage and I/O modules land: batch, pipeline, preset, report.
