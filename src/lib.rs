@@ -7,4 +7,7 @@ pub mod discover;
 pub mod dsp;
 pub mod io;
 pub mod loudness;
-// Wired in once the stage and I/O modules land: batch, pipeline, preset, report.
+pub mod preset;
+pub mod report;
+pub mod state;
+// Wired in once the encoder lands: batch, pipeline.

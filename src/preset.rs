@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+use crate::dsp::check_range;
 use crate::dsp::compressor::CompressorSettings;
 use crate::dsp::deess::DeessSettings;
 use crate::dsp::denoise::DenoiseSettings;
@@ -171,14 +172,6 @@ impl Preset {
     /// Whether any cleanup stage runs (otherwise pass A only measures and spools).
     pub fn any_cleanup(&self) -> bool {
         self.highpass.enabled || self.denoise.enabled || self.deess.enabled || self.compressor.enabled
-    }
-}
-
-fn check_range(key: &str, value: f64, min: f64, max: f64) -> Result<(), String> {
-    if value.is_finite() && (min..=max).contains(&value) {
-        Ok(())
-    } else {
-        Err(format!("{key} must be between {min} and {max}, got {value}"))
     }
 }
 

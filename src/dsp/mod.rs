@@ -159,6 +159,16 @@ pub fn sanitize(block: &mut [Vec<f32>], frames: usize) -> usize {
     replaced
 }
 
+/// Checks a setting's range; the error names the key, the range and the bad value, e.g.
+/// "compressor.ratio must be between 1 and 20, got 0.1".
+pub fn check_range(key: &str, value: f64, min: f64, max: f64) -> Result<(), String> {
+    if value.is_finite() && (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!("{key} must be between {min} and {max}, got {value}"))
+    }
+}
+
 /// Converts decibels to a linear amplitude factor.
 #[inline]
 pub fn db_to_amp(db: f64) -> f64 {
