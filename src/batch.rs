@@ -11,12 +11,16 @@ use rayon::prelude::*;
 use crate::discover::{Discovery, Job};
 use crate::pipeline::{self, Control, FileError, Settings};
 use crate::report::FileReport;
+use crate::state::Manifest;
 
 /// What the batch does with each file.
 #[derive(Debug, Clone)]
 pub enum Mode {
     /// Clean, normalize and write outputs below this root.
-    Process { output_root: PathBuf, settings: Settings },
+    Process {
+        output_root: PathBuf,
+        settings: Box<Settings>,
+    },
     /// Measure only.
     Analyze,
 }
@@ -40,8 +44,16 @@ pub struct Outcome {
     pub cancelled: bool,
 }
 
-/// Runs `discovery` with `jobs` worker threads.
-pub fn run(discovery: &Discovery, mode: &Mode, jobs: usize, cancel: &AtomicBool, observer: &dyn Observer) -> Outcome {
+/// Runs `discovery` with `jobs` worker threads. Finished outputs are recorded in `manifest`
+/// (if given) so a re-run can skip them.
+pub fn run(
+    discovery: &Discovery,
+    mode: &Mode,
+    jobs: usize,
+    manifest: Option<&Manifest>,
+    cancel: &AtomicBool,
+    observer: &dyn Observer,
+) -> Outcome {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.max(1))
         .thread_name(|i| format!("podclean-{i}"))
@@ -51,7 +63,7 @@ pub fn run(discovery: &Discovery, mode: &Mode, jobs: usize, cancel: &AtomicBool,
             .jobs
             .par_iter()
             .with_max_len(1)
-            .map(|job| run_one(job, mode, cancel, observer))
+            .map(|job| run_one(job, mode, manifest, cancel, observer))
             .collect()
     };
     let results = match pool {
@@ -69,7 +81,13 @@ pub fn run(discovery: &Discovery, mode: &Mode, jobs: usize, cancel: &AtomicBool,
     Outcome { files, cancelled }
 }
 
-fn run_one(job: &Job, mode: &Mode, cancel: &AtomicBool, observer: &dyn Observer) -> Option<FileReport> {
+fn run_one(
+    job: &Job,
+    mode: &Mode,
+    manifest: Option<&Manifest>,
+    cancel: &AtomicBool,
+    observer: &dyn Observer,
+) -> Option<FileReport> {
     if cancel.load(std::sync::atomic::Ordering::Relaxed) {
         return None;
     }
@@ -98,6 +116,14 @@ fn run_one(job: &Job, mode: &Mode, cancel: &AtomicBool, observer: &dyn Observer)
         ),
     };
     report.seconds_taken = started.elapsed().as_secs_f64();
+    if let (Some(manifest), Some(_)) = (manifest, &report.output) {
+        if let Err(e) = manifest.record(job, &report) {
+            report.warnings.push(format!(
+                "could not record the output in the manifest ({}); it will be redone next run",
+                crate::discover::io_reason(&e)
+            ));
+        }
+    }
     observer.file_finished(job, &report);
     Some(report)
 }

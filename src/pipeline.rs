@@ -13,7 +13,7 @@ use crate::dsp::deess::DeessStage;
 use crate::dsp::denoise::DenoiseStage;
 use crate::dsp::highpass::HighpassStage;
 use crate::dsp::limiter::Limiter;
-use crate::dsp::{db_to_amp, AlignedChain, Chain, Stage};
+use crate::dsp::{db_to_amp, AlignedChain, Chain};
 use crate::io::decode::Decoder;
 use crate::io::encode::WavWriter;
 use crate::io::spool::{Spool, SpoolWriter};
@@ -30,6 +30,10 @@ pub const TOLERANCE_LU: f64 = 0.05;
 pub const MAX_PASSES: u32 = 6;
 /// Integrated loudness needs at least one 400 ms gating block.
 const MIN_MEASURABLE_S: f64 = 0.4;
+/// How far pass B may raise the gain above the first estimate to make up for loudness the
+/// limiter takes. Beyond this the target is not reachable under the ceiling without crushing
+/// the peaks, and podclean says so instead.
+pub const MAX_LIMITER_MAKEUP_DB: f64 = 12.0;
 /// Limiter headroom below the ceiling on the first pass: meters interpolate between samples
 /// slightly differently, so aim a little under and verify on the written file.
 const INITIAL_MARGIN_DB: f64 = 0.05;
@@ -144,8 +148,8 @@ pub fn process_file(
     let target = loudness.target_for(info.channels);
     report.target_lufs = Some(target);
     if info.channels == 1 && loudness.mono_target_lufs.is_some() {
-        report.warnings.push(format!(
-            "mono file: measured as one channel (BS.1770); preset targets {target} LUFS for mono, {} LUFS for stereo",
+        report.notes.push(format!(
+            "mono file: measured as one channel (BS.1770); the preset targets {target} LUFS for mono, {} LUFS for stereo",
             loudness.target_lufs
         ));
     }
@@ -175,6 +179,7 @@ pub fn process_file(
 
     // Pass B, repeated with a corrected gain while the written output misses.
     let ceiling = loudness.true_peak_dbtp;
+    let gain_limit = gain_db + MAX_LIMITER_MAKEUP_DB;
     let mut margin = INITIAL_MARGIN_DB;
     let mut previous: Option<(f64, f64)> = None;
     let mut outcome;
@@ -203,7 +208,11 @@ pub fn process_file(
                 _ => 1.0,
             };
             previous = Some((gain_db, measured));
-            gain_db = (gain_db + miss / slope).min(loudness.max_gain_db);
+            let next = (gain_db + miss / slope).min(gain_limit);
+            if (next - gain_db).abs() < 1e-9 && peak_ok {
+                break; // at the make-up limit: more passes cannot help
+            }
+            gain_db = next;
         }
     }
     report.passes = passes;
@@ -211,11 +220,21 @@ pub fn process_file(
     report.limiter_max_reduction_db = Some(outcome.limiter_max_reduction_db);
     if let (Aim::Target(target), Some(measured)) = (aim, outcome.measurement.integrated_lufs) {
         if (measured - target).abs() > TOLERANCE_LU {
+            let why = if gain_db >= gain_limit - 1e-9 {
+                format!(
+                    "target not reachable under the {ceiling} dBTP ceiling: the peaks stand too far above the speech \
+                     level, and more than {MAX_LIMITER_MAKEUP_DB} dB of limiter make-up would crush them \
+                     (enable the compressor or lower the target)"
+                )
+            } else {
+                format!(
+                    "the limiter took up to {:.1} dB off the peaks",
+                    outcome.limiter_max_reduction_db
+                )
+            };
             report.warnings.push(format!(
-                "output measures {measured:.2} LUFS, {:.2} LU from the target after {passes} passes \
-                 (the limiter took up to {:.1} dB off the peaks)",
-                measured - target,
-                outcome.limiter_max_reduction_db
+                "output measures {measured:.2} LUFS, {:+.2} LU from the target after {passes} passes: {why}",
+                measured - target
             ));
         }
     }
@@ -418,7 +437,6 @@ fn run_pass_b(
     while let Some(range) = limiter.flush(&mut block) {
         emit(&block, range, &mut meter)?;
     }
-    drop(emit);
     writer.finalize().map_err(|e| write_error(&e))?;
     Ok(PassB {
         measurement: meter.finish(),

@@ -36,6 +36,8 @@ pub struct FileReport {
     pub error: Option<String>,
     /// Things that did not stop processing but deserve a look (damaged frames, capped gain).
     pub warnings: Vec<String>,
+    /// What was decided for this file and why (e.g. the mono target), for the record.
+    pub notes: Vec<String>,
     pub input_loudness: Option<Measurement>,
     pub output_loudness: Option<Measurement>,
     /// The loudness target that applied to this file (mono files may have their own).
@@ -66,6 +68,7 @@ impl FileReport {
             status: Status::Failed,
             error: None,
             warnings: Vec::new(),
+            notes: Vec::new(),
             input_loudness: None,
             output_loudness: None,
             target_lufs: None,

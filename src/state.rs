@@ -282,6 +282,24 @@ fn hostname() -> String {
         .unwrap_or_else(|| "localhost".to_string())
 }
 
+/// Deletes podclean temporaries (partial outputs, spools, half-written manifest entries and
+/// reports) left below `output_root` by a run that was killed. Only safe while holding the
+/// exclusive (unsharded) lock; returns how many were removed.
+pub fn sweep_temporaries(output_root: &Path) -> usize {
+    walkdir::WalkDir::new(output_root)
+        .follow_links(false)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_type().is_file()
+                && e.file_name()
+                    .to_string_lossy()
+                    .starts_with(crate::discover::TEMP_PREFIX)
+        })
+        .filter(|e| fs::remove_file(e.path()).is_ok())
+        .count()
+}
+
 /// Combines the shard reports in `output_root` into the report one unsharded run would have
 /// written.
 pub fn merge_reports(output_root: &Path) -> Result<BatchReport, String> {
@@ -379,6 +397,10 @@ mod tests {
         let b = acquire_lock(dir.path(), Some(Shard { index: 2, count: 2 })).unwrap();
         assert!(acquire_lock(dir.path(), None).is_err(), "unsharded waits for shards");
         drop((a, b));
+        // Leftovers of a killed run are swept.
+        fs::write(dir.path().join(".podclean-x.wav.partial"), b"half").unwrap();
+        fs::write(dir.path().join(STATE_DIR).join(".podclean-1.json.77.tmp"), b"{").unwrap();
+        assert_eq!(sweep_temporaries(dir.path()), 2);
         // A lock left by a dead process is stale.
         let stale = dir.path().join(STATE_DIR).join("lock");
         fs::write(&stale, format!("{} {}\n", i32::MAX - 1, hostname())).unwrap();

@@ -15,7 +15,8 @@ use podclean::discover::{self, REPORT_JSON};
 use podclean::io::SampleFormat;
 use podclean::pipeline::Settings;
 use podclean::preset::{Preset, BUILT_IN, DEFAULT_PRESET};
-use podclean::report::{BatchReport, Status};
+use podclean::report::{BatchReport, FileReport, Status};
+use podclean::state::{self, Manifest, Shard};
 
 /// Exit codes (see README).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +24,8 @@ pub enum ExitCode {
     Ok = 0,
     FileFailed = 1,
     Usage = 2,
+    /// Another podclean holds the output folder's lock.
+    Busy = 3,
     Interrupted = 130,
 }
 
@@ -53,6 +56,19 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// List the built-in presets and their values.
     Presets,
+    /// Work with reports.
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ReportCommand {
+    /// Combine the shard reports (podclean-report.K-of-N.json) in OUT into OUT/podclean-report.json (+ .csv).
+    Merge {
+        /// The output root the shards wrote into.
+        #[arg(value_name = "OUT")]
+        output: PathBuf,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -75,6 +91,12 @@ struct CommonArgs {
     /// Print one line per finished file.
     #[arg(short, long)]
     verbose: bool,
+    /// Process only shard K of N (by a stable hash of each file's relative path); writes podclean-report.K-of-N.json.
+    #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
+    shard: Option<Shard>,
+    /// List what would be done (process / skip / ignore, and why) without writing anything.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Args, Debug, Default)]
@@ -97,6 +119,9 @@ struct ProcessArgs {
     /// Switch off the compressor.
     #[arg(long)]
     no_compress: bool,
+    /// Reprocess every file, even those whose output is up to date.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args, Debug)]
@@ -128,6 +153,7 @@ pub fn main() -> i32 {
     };
     let code = match cli.command {
         Some(Command::Presets) => list_presets(),
+        Some(Command::Report(ReportCommand::Merge { output })) => merge(&output),
         Some(Command::Analyze(args)) => run(&args.common, &ProcessArgs::default(), args.report.as_deref(), true),
         None => run(&cli.common, &cli.process, None, false),
     };
@@ -201,14 +227,68 @@ fn run(common: &CommonArgs, flags: &ProcessArgs, report_path: Option<&Path>, ana
             return ExitCode::Usage;
         }
     };
-    let discovery = discover::discover(&common.inputs, &output_root);
+    let mut discovery = discover::discover(&common.inputs, &output_root);
+    if let Some(shard) = common.shard {
+        discovery.jobs.retain(|job| shard.contains(&job.input_rel));
+        discovery.problems.retain(|problem| shard.contains(&problem.input_rel));
+    }
+    let manifest = (!analyze).then(|| Manifest::new(&output_root, &settings_fingerprint(&settings)));
+    let mut skipped: Vec<FileReport> = Vec::new();
+    let mut reasons: Vec<String> = Vec::new();
+    if let Some(manifest) = &manifest {
+        let mut todo = Vec::new();
+        for job in std::mem::take(&mut discovery.jobs) {
+            match manifest.up_to_date(&job) {
+                Ok(previous) if !flags.force => skipped.push(previous),
+                Ok(_) => {
+                    reasons.push("forced".into());
+                    todo.push(job);
+                }
+                Err(reason) => {
+                    reasons.push(reason);
+                    todo.push(job);
+                }
+            }
+        }
+        discovery.jobs = todo;
+    }
+    if common.dry_run {
+        return dry_run(&discovery, &skipped, &reasons, analyze);
+    }
+    let _lock = if analyze {
+        None
+    } else {
+        match state::acquire_lock(&output_root, common.shard) {
+            Ok(lock) => Some(lock),
+            Err(e) => {
+                eprintln!("podclean: {e}");
+                return match e {
+                    state::LockError::Busy(_) => ExitCode::Busy,
+                    state::LockError::Io(_) => ExitCode::FileFailed,
+                };
+            }
+        }
+    };
+    if common.shard.is_none() && !analyze {
+        state::sweep_temporaries(&output_root);
+    }
+    for problem in &discovery.problems {
+        eprintln!("podclean: {}: {}", problem.input_rel.display(), problem.reason);
+    }
     let total = discovery.jobs.len();
-    let interactive =
-        std::io::stderr().is_terminal() && !common.quiet && std::env::var_os("TERM").is_none_or(|t| t != "dumb");
+    let interactive = std::io::stderr().is_terminal()
+        && !common.quiet
+        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     if !common.quiet {
+        let skipping = if skipped.is_empty() {
+            String::new()
+        } else {
+            format!(", {} up to date", skipped.len())
+        };
         eprintln!(
-            "podclean {}: {total} audio file{} ({} ignored) → {}",
-            if analyze { "analyze" } else { "" }.trim(),
+            "podclean{}: {total} audio file{} to do{skipping} ({} ignored) → {}",
+            if analyze { " analyze" } else { "" },
             if total == 1 { "" } else { "s" },
             discovery.ignored.len(),
             if analyze {
@@ -223,7 +303,7 @@ fn run(common: &CommonArgs, flags: &ProcessArgs, report_path: Option<&Path>, ana
     } else {
         Mode::Process {
             output_root: output_root.clone(),
-            settings: settings.clone(),
+            settings: Box::new(settings.clone()),
         }
     };
     let jobs = common
@@ -240,35 +320,34 @@ fn run(common: &CommonArgs, flags: &ProcessArgs, report_path: Option<&Path>, ana
                 cancel.store(true, Ordering::SeqCst);
                 eprintln!("\npodclean: interrupted — finishing cleanly (press Ctrl-C again to quit at once)");
             } else {
+                // Outputs only ever appear by rename of a complete file, so exiting here
+                // leaves at most hidden temporaries, which the next run replaces.
                 std::process::exit(ExitCode::Interrupted as i32);
             }
         });
     }
 
     let observer = progress::Progress::new(&discovery, interactive, common.verbose, common.quiet);
-    let outcome = batch::run(&discovery, &mode, jobs, &cancel, &observer);
+    let outcome = batch::run(&discovery, &mode, jobs, manifest.as_ref(), &cancel, &observer);
     observer.finish();
 
+    let mut files = outcome.files;
+    files.extend(skipped);
     let report = BatchReport::new(
         if analyze { "analyze" } else { "process" },
         settings.preset.clone(),
         settings.bit_depth.map(|f| f.label().to_string()),
-        outcome.files,
+        files,
         discovery.ignored.len(),
     );
+    let report_name = common
+        .shard
+        .map(|s| s.report_name())
+        .unwrap_or_else(|| REPORT_JSON.to_string());
     let json_path = report_path
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| output_root.join(REPORT_JSON));
-    let csv_path = json_path.with_extension("csv");
-    let mut code = ExitCode::Ok;
-    if let Err(e) = report.write_json(&json_path).and_then(|_| report.write_csv(&csv_path)) {
-        eprintln!(
-            "podclean: cannot write the report {}: {}",
-            json_path.display(),
-            discover::io_reason(&e)
-        );
-        code = ExitCode::FileFailed;
-    }
+        .unwrap_or_else(|| output_root.join(report_name));
+    let mut code = write_report(&report, &json_path);
     if !common.quiet {
         progress::print_summary(&report, &json_path);
     }
@@ -279,6 +358,75 @@ fn run(common: &CommonArgs, flags: &ProcessArgs, report_path: Option<&Path>, ana
         code = ExitCode::FileFailed;
     }
     code
+}
+
+/// Identifies the settings that shape an output, for the manifest.
+fn settings_fingerprint(settings: &Settings) -> String {
+    let preset = serde_json::to_string(&settings.preset).unwrap_or_default();
+    format!("{preset}|{:?}", settings.bit_depth)
+}
+
+fn write_report(report: &BatchReport, json_path: &Path) -> ExitCode {
+    let csv_path = json_path.with_extension("csv");
+    match report.write_json(json_path).and_then(|_| report.write_csv(&csv_path)) {
+        Ok(()) => ExitCode::Ok,
+        Err(e) => {
+            eprintln!(
+                "podclean: cannot write the report {}: {}",
+                json_path.display(),
+                discover::io_reason(&e)
+            );
+            ExitCode::FileFailed
+        }
+    }
+}
+
+fn dry_run(discovery: &discover::Discovery, skipped: &[FileReport], reasons: &[String], analyze: bool) -> ExitCode {
+    let verb = if analyze { "analyze" } else { "process" };
+    for (job, reason) in discovery
+        .jobs
+        .iter()
+        .zip(reasons.iter().map(String::as_str).chain(std::iter::repeat("new")))
+    {
+        if analyze {
+            println!("{verb}  {}", job.input_rel.display());
+        } else {
+            println!(
+                "{verb}  {} → {}  ({reason})",
+                job.input_rel.display(),
+                job.output_rel.display()
+            );
+        }
+    }
+    for file in skipped {
+        println!("skip     {}  (up to date)", file.input);
+    }
+    for problem in &discovery.problems {
+        println!("fail     {}  ({})", problem.input_rel.display(), problem.reason);
+    }
+    for path in &discovery.ignored {
+        println!("ignore   {}  (not audio by extension, or hidden)", path.display());
+    }
+    ExitCode::Ok
+}
+
+fn merge(output_root: &Path) -> ExitCode {
+    match state::merge_reports(output_root) {
+        Ok(report) => {
+            let path = output_root.join(REPORT_JSON);
+            let code = write_report(&report, &path);
+            progress::print_summary(&report, &path);
+            if code == ExitCode::Ok && report.totals.failed > 0 {
+                ExitCode::FileFailed
+            } else {
+                code
+            }
+        }
+        Err(e) => {
+            eprintln!("podclean: {e}");
+            ExitCode::Usage
+        }
+    }
 }
 
 #[cfg(test)]

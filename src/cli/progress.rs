@@ -120,8 +120,11 @@ impl Observer for Progress {
         }
         if !self.quiet && report.status != Status::Failed {
             for warning in &report.warnings {
-                if self.verbose || !warning.starts_with("mono file") {
-                    self.print(format!("podclean: {}: warning: {warning}", report.input));
+                self.print(format!("podclean: {}: warning: {warning}", report.input));
+            }
+            if self.verbose {
+                for note in &report.notes {
+                    self.print(format!("podclean: {}: note: {note}", report.input));
                 }
             }
         }

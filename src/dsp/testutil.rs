@@ -121,7 +121,7 @@ pub fn white_noise(len: usize, seed: u64) -> Vec<f32> {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
-            ((state >> 40) as f32 / (1u64 << 23) as f32) * 2.0 - 1.0
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
         })
         .collect()
 }
