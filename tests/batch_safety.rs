@@ -467,3 +467,73 @@ fn unwritable_output_fails_cleanly() {
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
     assert!(stderr.contains("cannot"), "{stderr}");
 }
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_cleanly_with_exit_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    let names: Vec<String> = (0..8).map(|i| format!("ep{i}.wav")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    voice_folder(&input, &refs, 8.0);
+    let out = dir.path().join("out");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("podclean"))
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .args(["-q", "-j", "1"])
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !names.iter().any(|n| out.join(n).exists()) && started.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SAFETY: sending SIGINT to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "first Ctrl-C exits 130 after stopping cleanly"
+    );
+    assert!(temp_files(&out).is_empty(), "{:?}", temp_files(&out));
+    let report = read_report(&out.join("podclean-report.json"));
+    let done: Vec<String> = statuses(&report).into_iter().map(|(input, _)| input).collect();
+    assert!(
+        !done.is_empty() && done.len() < names.len(),
+        "report lists what finished: {done:?}"
+    );
+    for n in &names {
+        assert_eq!(out.join(n).exists(), done.contains(n), "{n}: outputs and report agree");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn unreadable_file_fails_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        eprintln!("skipped: running as root, which can read any file; run the tests as a normal user to cover this");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    voice_folder(&input, &["a.wav", "locked.wav"], 2.0);
+    std::fs::set_permissions(input.join("locked.wav"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    let out = dir.path().join("out");
+    let assert = podclean()
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .arg("--no-denoise")
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("locked.wav") && stderr.to_lowercase().contains("permission denied"),
+        "{stderr}"
+    );
+    assert!(out.join("a.wav").exists());
+    std::fs::set_permissions(input.join("locked.wav"), std::fs::Permissions::from_mode(0o644)).unwrap();
+}
