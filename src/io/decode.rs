@@ -86,6 +86,8 @@ pub struct Decoder {
     frames_produced: u64,
     /// Frames handed to the caller.
     frames_delivered: u64,
+    /// Set once decoding failed or panicked: the reader state can no longer be trusted.
+    poisoned: bool,
     good_packets: u64,
     bad_packets: u64,
     bad_first_s: f64,
@@ -122,10 +124,27 @@ impl std::fmt::Debug for Decoder {
     }
 }
 
+/// Runs `f`, turning a panic inside the decoding libraries into a `Corrupt` error that says
+/// where in the file it happened.
+fn contain_panic<T>(part: &str, f: impl FnOnce() -> Result<T, DecodeError>) -> Result<T, DecodeError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(DecodeError::Corrupt(format!(
+            "the decoder could not make sense of {part} (malformed or hostile data)"
+        )))
+    })
+}
+
 impl Decoder {
     /// Opens `path` read-only, probes it (the extension is a hint), picks the first audio
     /// track and decodes its first packet so that `info()` reflects the real decoded stream.
     pub fn open(path: &Path) -> Result<Decoder, DecodeError> {
+        // Symphonia panics on some malformed headers (found by fuzzing: an extensible WAV
+        // claiming 309 channels overflows its channel-mask fix-up). A panic in a library
+        // parsing hostile bytes is a corrupt file, not a podclean bug.
+        contain_panic("its header", || Self::open_unguarded(path))
+    }
+
+    fn open_unguarded(path: &Path) -> Result<Decoder, DecodeError> {
         let file = File::open(path)?;
         let len = file.metadata()?.len();
         if len == 0 {
@@ -247,6 +266,7 @@ impl Decoder {
             pending_silence: 0,
             frames_produced: 0,
             frames_delivered: 0,
+            poisoned: false,
             good_packets: 0,
             bad_packets: 0,
             bad_first_s: 0.0,
@@ -281,6 +301,17 @@ impl Decoder {
     /// Fills up to `block[0].len()` frames into the planar `block` (`block.len()` must equal
     /// the channel count); returns the frames written, 0 at the end of the stream.
     pub fn read(&mut self, block: &mut [Vec<f32>]) -> Result<usize, DecodeError> {
+        if self.poisoned {
+            return Err(DecodeError::Corrupt("the decoder gave up on this file earlier".into()));
+        }
+        let result = contain_panic("its audio data", || self.read_unguarded(block));
+        if result.is_err() {
+            self.poisoned = true;
+        }
+        result
+    }
+
+    fn read_unguarded(&mut self, block: &mut [Vec<f32>]) -> Result<usize, DecodeError> {
         debug_assert_eq!(block.len(), self.info.channels, "one plane per channel");
         let want = block.iter().map(Vec::len).min().unwrap_or(0);
         let mut written = 0;
@@ -1830,5 +1861,14 @@ mod tests {
                 let _ = decode_all(&target, 777);
             }
         }
+    }
+
+    #[test]
+    fn a_panic_inside_symphonia_becomes_a_corrupt_file_error() {
+        // Found by `cargo fuzz`: an extensible WAV header whose channel count overflows
+        // symphonia's channel-mask fix-up (a shift overflow panic).
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hostile/wav-309-channels.wav");
+        let err = Decoder::open(&path).map(|_| ()).unwrap_err();
+        assert!(err.to_string().starts_with("corrupt stream"), "{err}");
     }
 }
