@@ -373,23 +373,7 @@ mod tests {
     /// Runs `input` through the stage behind an `AlignedChain` (latency trimmed, tail flushed).
     fn run_aligned(amount_db: f64, rate: u32, input: &[Vec<f32>], block: usize) -> (Vec<Vec<f32>>, Metrics) {
         let mut aligned = AlignedChain::new(stage(amount_db), rate, input.len(), block);
-        let mut out = vec![Vec::with_capacity(input[0].len()); input.len()];
-        let mut buf = vec![vec![0.0f32; block]; input.len()];
-        for start in (0..input[0].len()).step_by(block) {
-            let n = block.min(input[0].len() - start);
-            for (b, x) in buf.iter_mut().zip(input) {
-                b[..n].copy_from_slice(&x[start..start + n]);
-            }
-            let r = aligned.process(&mut buf, n);
-            for (o, b) in out.iter_mut().zip(&buf) {
-                o.extend_from_slice(&b[r.clone()]);
-            }
-        }
-        while let Some(r) = aligned.flush(&mut buf) {
-            for (o, b) in out.iter_mut().zip(&buf) {
-                o.extend_from_slice(&b[r.clone()]);
-            }
-        }
+        let out = testutil::run_aligned(&mut aligned, input, block);
         let metrics = aligned.stage().metrics();
         (out, metrics)
     }

@@ -330,23 +330,7 @@ mod tests {
     /// output frame i lines up with input frame i.
     fn limit(limiter: Limiter, rate: u32, input: &[Vec<f32>], block: usize) -> Run {
         let mut aligned = AlignedChain::new(limiter, rate, input.len(), block);
-        let mut out = vec![Vec::with_capacity(input[0].len()); input.len()];
-        let mut buf = vec![vec![0.0f32; block]; input.len()];
-        for start in (0..input[0].len()).step_by(block) {
-            let n = block.min(input[0].len() - start);
-            for (b, x) in buf.iter_mut().zip(input) {
-                b[..n].copy_from_slice(&x[start..start + n]);
-            }
-            let range = aligned.process(&mut buf, n);
-            for (o, b) in out.iter_mut().zip(&buf) {
-                o.extend_from_slice(&b[range.clone()]);
-            }
-        }
-        while let Some(range) = aligned.flush(&mut buf) {
-            for (o, b) in out.iter_mut().zip(&buf) {
-                o.extend_from_slice(&b[range.clone()]);
-            }
-        }
+        let out = crate::dsp::testutil::run_aligned(&mut aligned, input, block);
         Run {
             out,
             reduction_db: aligned.stage().max_reduction_db(),
@@ -359,17 +343,7 @@ mod tests {
     }
 
     /// Deterministic white noise, uniform in ±1 (xorshift).
-    fn white_noise(len: usize, seed: u64) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-            })
-            .collect()
-    }
+    use crate::dsp::testutil::white_noise;
 
     /// Asserts two planar signals are bit-identical, naming the first frame that differs.
     fn assert_identical(out: &[Vec<f32>], expected: &[Vec<f32>], what: &str) {

@@ -23,6 +23,29 @@ pub fn run(stage: &mut dyn Stage, input: &[Vec<f32>], block: usize) -> Vec<Vec<f
     out
 }
 
+/// Runs `input` (planar) through `aligned` in blocks of `block` frames and flushes the tail:
+/// the output lines up with the input frame for frame, with the stage's latency removed.
+pub fn run_aligned<S: Stage>(aligned: &mut super::AlignedChain<S>, input: &[Vec<f32>], block: usize) -> Vec<Vec<f32>> {
+    let mut out = vec![Vec::with_capacity(input[0].len()); input.len()];
+    let mut buf = vec![vec![0.0f32; block]; input.len()];
+    for start in (0..input[0].len()).step_by(block) {
+        let n = block.min(input[0].len() - start);
+        for (b, x) in buf.iter_mut().zip(input) {
+            b[..n].copy_from_slice(&x[start..start + n]);
+        }
+        let range = aligned.process(&mut buf, n);
+        for (o, b) in out.iter_mut().zip(&buf) {
+            o.extend_from_slice(&b[range.clone()]);
+        }
+    }
+    while let Some(range) = aligned.flush(&mut buf) {
+        for (o, b) in out.iter_mut().zip(&buf) {
+            o.extend_from_slice(&b[range.clone()]);
+        }
+    }
+    out
+}
+
 /// The block sizes every stage must be indifferent to.
 pub const BLOCK_SIZES: [usize; 4] = [1, 7, 480, 4096];
 

@@ -355,17 +355,7 @@ mod tests {
 
     /// Deterministic white noise, uniform in ±1 (xorshift). (`testutil::white_noise` spans
     /// −1..3.)
-    fn white_noise(len: usize, seed: u64) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-            })
-            .collect()
-    }
+    use crate::dsp::testutil::white_noise;
 
     /// Raised-cosine fade in and out over `n` frames, so a test tone has no onset click.
     fn fade(x: &mut [f32], n: usize) {
