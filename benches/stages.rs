@@ -25,7 +25,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput};
-use ebur128::{EbuR128, Mode};
 
 use podclean::dsp::compressor::{CompressorSettings, CompressorStage};
 use podclean::dsp::deess::{DeessSettings, DeessStage};
@@ -120,7 +119,6 @@ fn main() {
     }
     for m in &materials {
         bench_meters(&mut c, m);
-        bench_meter_prototype(&mut c, m);
     }
     for m in &materials {
         bench_pass_b(&mut c, m, dir.path());
@@ -527,79 +525,6 @@ fn bench_meters(c: &mut Criterion, m: &Material) {
     }
 }
 
-/// Prototype of a cheaper `Meter::add` for `MeterKind::Full` (not podclean code): the same
-/// ebur128 modes, but the momentary / short-term maxima come from one 100 ms window per step
-/// (`loudness_window(100)`) kept in a ring of 30 energies, instead of re-summing the last
-/// 400 ms and 3 s of filtered audio (`loudness_momentary` + `loudness_shortterm`) every 100 ms.
-fn bench_meter_prototype(c: &mut Criterion, m: &Material) {
-    let name = "meter_full_window_ring";
-    let channels = m.channels() as u32;
-    let mut g = group(c, name, m.frames());
-    timed(
-        &mut g,
-        m.label,
-        format!("{name}/{}", m.label),
-        || {
-            let mode = Mode::I | Mode::LRA | Mode::S | Mode::M | Mode::SAMPLE_PEAK | Mode::TRUE_PEAK;
-            EbuR128::new(channels, RATE, mode).expect("ebur128")
-        },
-        |meter| {
-            let (max_m, max_s) = windowed_maxima(meter, &m.audio);
-            black_box((max_m, max_s, meter.loudness_global().ok(), meter.loudness_range().ok()));
-        },
-    );
-    g.finish();
-}
-
-/// Max momentary and short-term loudness (LUFS) of `audio` fed in 100 ms steps, from a ring of
-/// 100 ms window energies.
-fn windowed_maxima(meter: &mut EbuR128, audio: &Planar) -> (f64, f64) {
-    let step = RATE as usize / 10;
-    let frames = audio[0].len();
-    let mut ring = [0.0f64; 30];
-    let mut pos = 0usize;
-    let (mut max_m, mut max_s) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
-    for start in (0..frames).step_by(step) {
-        let n = (frames - start).min(step);
-        let planes: Vec<&[f32]> = audio.iter().map(|c| &c[start..start + n]).collect();
-        meter.add_frames_planar_f32(&planes).expect("add");
-        if n == step {
-            let l = meter.loudness_window(100).unwrap_or(f64::NEG_INFINITY);
-            ring[pos % 30] = if l.is_finite() {
-                10f64.powf((l + 0.691) / 10.0)
-            } else {
-                0.0
-            };
-            pos += 1;
-            let mean = |k: usize| (0..k).map(|i| ring[(pos + 30 - 1 - i) % 30]).sum::<f64>() / k as f64;
-            let to_lufs = |e: f64| -0.691 + 10.0 * e.log10();
-            max_m = max_m.max(to_lufs(mean(4)));
-            max_s = max_s.max(to_lufs(mean(30)));
-        }
-    }
-    (max_m, max_s)
-}
-
-/// How far the prototype's maxima are from podclean's `Meter` on the material.
-fn check_meter_prototype(m: &Material) -> String {
-    let mut meter = Meter::new(RATE, &m.roles(), MeterKind::Full).expect("meter");
-    for start in (0..m.frames()).step_by(BLOCK_FRAMES) {
-        let n = (m.frames() - start).min(BLOCK_FRAMES);
-        meter.add(&m.audio, start..start + n);
-    }
-    let reference = meter.finish();
-    let mode = Mode::I | Mode::LRA | Mode::S | Mode::M | Mode::SAMPLE_PEAK | Mode::TRUE_PEAK;
-    let mut proto = EbuR128::new(m.channels() as u32, RATE, mode).expect("ebur128");
-    let (max_m, max_s) = windowed_maxima(&mut proto, &m.audio);
-    let diff = |a: Option<f64>, b: f64| a.map_or(f64::NAN, |a| (a - b).abs());
-    format!(
-        "{}: |Δ max momentary| = {:.2e} LU, |Δ max short-term| = {:.2e} LU",
-        m.label,
-        diff(reference.max_momentary_lufs, max_m),
-        diff(reference.max_short_term_lufs, max_s)
-    )
-}
-
 /// Pass B's own work: gain, limiter, WAV encode (24-bit, with the final fsync).
 fn bench_pass_b(c: &mut Criterion, m: &Material, dir: &Path) {
     let channels = m.channels();
@@ -741,10 +666,6 @@ const TABLE: &[(&str, &str)] = &[
     ("compressor", "compressor"),
     ("meter_full", "meter Full (I, LRA, M, S, sample + true peak)"),
     ("meter_integrated", "meter IntegratedOnly"),
-    (
-        "meter_full_window_ring",
-        "(prototype) meter Full, M/S from a 100 ms energy ring",
-    ),
     ("spool_write", "spool write (f32)"),
     ("spool_read", "spool read (f32)"),
     ("gain", "gain"),
@@ -788,14 +709,6 @@ fn summary(materials: &[Material], dir: &Path) {
             continue;
         }
         println!("| {what} | {} |", cells.join(" | "));
-    }
-
-    if labels.iter().any(|l| xrt("meter_full_window_ring", l).is_some()) {
-        println!();
-        println!("Prototype check (same maxima as loudness::Meter?):");
-        for m in materials {
-            println!("  {}", check_meter_prototype(m));
-        }
     }
 
     if std::env::var_os("PODCLEAN_BENCH_NO_E2E").is_some() {

@@ -30,12 +30,21 @@ pub enum MeterKind {
 pub struct Meter {
     inner: EbuR128,
     kind: MeterKind,
-    /// Frames per 100 ms: momentary and short-term maxima are sampled on this grid.
+    /// Frames per 100 ms (the meter's own block grid): momentary and short-term maxima are
+    /// sampled on this grid.
     step: usize,
     frames_to_next_step: usize,
+    /// K-weighted energy of the last 30 100-ms blocks (a ring): momentary loudness is the mean
+    /// of the last 4, short-term of all 30. Asking `ebur128` for momentary and short-term
+    /// loudness every 100 ms would re-sum 3.4 s of audio per 100 ms; this sums each sample once.
+    block_energies: [f64; SHORT_TERM_BLOCKS],
+    blocks_seen: usize,
     max_momentary: f64,
     max_short_term: f64,
 }
+
+const MOMENTARY_BLOCKS: usize = 4;
+const SHORT_TERM_BLOCKS: usize = 30;
 
 /// The most channels a file may have (the decoder rejects more).
 pub const MAX_CHANNELS: usize = 32;
@@ -55,12 +64,15 @@ impl Meter {
         inner
             .set_channel_map(&map)
             .map_err(|e| format!("bad channel map: {e:?}"))?;
-        let step = (sample_rate as usize / 10).max(1);
+        // The same rounding as ebur128's block length, so both grids line up.
+        let step = ((sample_rate as usize + 5) / 10).max(1);
         Ok(Meter {
             inner,
             kind,
             step,
             frames_to_next_step: step,
+            block_energies: [0.0; SHORT_TERM_BLOCKS],
+            blocks_seen: 0,
             max_momentary: f64::NEG_INFINITY,
             max_short_term: f64::NEG_INFINITY,
         })
@@ -80,15 +92,27 @@ impl Meter {
                 self.frames_to_next_step -= n;
                 if self.frames_to_next_step == 0 {
                     self.frames_to_next_step = self.step;
-                    if let Ok(m) = self.inner.loudness_momentary() {
-                        self.max_momentary = self.max_momentary.max(m);
-                    }
-                    if let Ok(s) = self.inner.loudness_shortterm() {
-                        self.max_short_term = self.max_short_term.max(s);
-                    }
+                    self.end_block();
                 }
             }
         }
+    }
+
+    /// Records the 100-ms block that just ended and updates the momentary/short-term maxima.
+    fn end_block(&mut self) {
+        let Ok(loudness) = self.inner.loudness_window(100) else {
+            return;
+        };
+        let slot = self.blocks_seen % SHORT_TERM_BLOCKS;
+        self.block_energies[slot] = loudness_to_energy(loudness);
+        self.blocks_seen += 1;
+        let momentary: f64 = (0..MOMENTARY_BLOCKS)
+            .map(|back| self.block_energies[(slot + SHORT_TERM_BLOCKS - back) % SHORT_TERM_BLOCKS])
+            .sum::<f64>()
+            / MOMENTARY_BLOCKS as f64;
+        let short_term = self.block_energies.iter().sum::<f64>() / SHORT_TERM_BLOCKS as f64;
+        self.max_momentary = self.max_momentary.max(energy_to_loudness(momentary));
+        self.max_short_term = self.max_short_term.max(energy_to_loudness(short_term));
     }
 
     fn add_planar(&mut self, block: &[Vec<f32>], start: usize, n: usize) {
@@ -134,6 +158,23 @@ impl Meter {
     }
 }
 
+/// BS.1770: loudness = −0.691 + 10·log10(mean square of the K-weighted, channel-weighted sum).
+fn loudness_to_energy(lufs: f64) -> f64 {
+    if lufs.is_finite() {
+        10f64.powf((lufs + 0.691) / 10.0)
+    } else {
+        0.0
+    }
+}
+
+fn energy_to_loudness(energy: f64) -> f64 {
+    if energy > 0.0 {
+        10.0 * energy.log10() - 0.691
+    } else {
+        f64::NEG_INFINITY
+    }
+}
+
 /// BS.1770 channel weighting: L/R/C weight 1.0, surrounds 1.41, LFE excluded. A mono file is
 /// measured as one channel (BS.1770 as written: 3 dB below the same signal as dual mono).
 fn bs1770_channel(role: ChannelRole, channels: usize) -> Channel {
@@ -175,6 +216,50 @@ mod tests {
         assert!((m.max_short_term_lufs.unwrap() + 23.0).abs() < 0.1, "{m:?}");
         assert!((m.sample_peak_dbfs.unwrap() + 23.0).abs() < 0.05, "{m:?}");
         assert!(m.lra_lu.unwrap() < 0.5, "{m:?}");
+    }
+
+    #[test]
+    fn momentary_and_short_term_maxima_match_ebur128_queried_every_100_ms() {
+        // Speech-like bursts with a loud 1.3 s passage: the maxima depend on the window.
+        let rate = 44_100;
+        let n = rate as usize * 12;
+        let signal: Vec<f32> = (0..n)
+            .map(|i| {
+                let t = i as f64 / rate as f64;
+                let envelope = if (4.0..5.3).contains(&t) {
+                    0.8
+                } else {
+                    0.05 + 0.1 * (t * 3.1).sin().abs()
+                };
+                (envelope * (2.0 * std::f64::consts::PI * 440.0 * t).sin() * (1.0 + 0.3 * (t * 17.0).sin())) as f32
+            })
+            .collect();
+        let block = vec![signal.clone(), signal.iter().map(|s| s * 0.5).collect()];
+        let roles = [ChannelRole::Left, ChannelRole::Right];
+        let mut meter = Meter::new(rate, &roles, MeterKind::Full).unwrap();
+        for start in (0..n).step_by(1000) {
+            meter.add(&block, start..(start + 1000).min(n));
+        }
+        let m = meter.finish();
+
+        let mut reference = EbuR128::new(2, rate, Mode::M | Mode::S).unwrap();
+        let (mut max_m, mut max_s) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
+        for start in (0..n).step_by(rate as usize / 10) {
+            let end = (start + rate as usize / 10).min(n);
+            reference
+                .add_frames_planar_f32(&[&block[0][start..end], &block[1][start..end]])
+                .unwrap();
+            if end - start == rate as usize / 10 {
+                max_m = max_m.max(reference.loudness_momentary().unwrap());
+                max_s = max_s.max(reference.loudness_shortterm().unwrap());
+            }
+        }
+        assert!((m.max_momentary_lufs.unwrap() - max_m).abs() < 1e-9, "{m:?} vs {max_m}");
+        assert!(
+            (m.max_short_term_lufs.unwrap() - max_s).abs() < 1e-9,
+            "{m:?} vs {max_s}"
+        );
+        assert!(max_m - max_s > 1.0, "the test signal must tell the windows apart");
     }
 
     #[test]
