@@ -4,6 +4,7 @@
 use ebur128::{Channel, EbuR128, Mode};
 use serde::{Deserialize, Serialize};
 
+use crate::dsp::truepeak::TruePeakDetector;
 use crate::io::ChannelRole;
 
 /// One file's loudness figures. `None` means undefined (e.g. integrated loudness of silence),
@@ -41,7 +42,16 @@ pub struct Meter {
     blocks_seen: usize,
     max_momentary: f64,
     max_short_term: f64,
+    /// True peak for `Full`: the limiter's detector (reads at least as high as `ebur128`'s and
+    /// on FFmpeg's 192 kHz grid), floored at the running maximum so only the passages that
+    /// could raise it are interpolated — a fraction of `ebur128`'s true-peak cost.
+    true_peak: Option<TruePeakDetector>,
+    peaks: Vec<f32>,
+    max_true_peak: f32,
 }
+
+/// Frames per true-peak detector call.
+const TRUE_PEAK_CHUNK: usize = 4096;
 
 const MOMENTARY_BLOCKS: usize = 4;
 const SHORT_TERM_BLOCKS: usize = 30;
@@ -55,7 +65,7 @@ impl Meter {
             return Err(format!("cannot meter {} channels (1 to {MAX_CHANNELS})", roles.len()));
         }
         let mode = match kind {
-            MeterKind::Full => Mode::I | Mode::LRA | Mode::S | Mode::M | Mode::SAMPLE_PEAK | Mode::TRUE_PEAK,
+            MeterKind::Full => Mode::I | Mode::LRA | Mode::S | Mode::M | Mode::SAMPLE_PEAK,
             MeterKind::IntegratedOnly => Mode::I,
         };
         let mut inner = EbuR128::new(roles.len() as u32, sample_rate, mode)
@@ -73,6 +83,10 @@ impl Meter {
             frames_to_next_step: step,
             block_energies: [0.0; SHORT_TERM_BLOCKS],
             blocks_seen: 0,
+            true_peak: (kind == MeterKind::Full)
+                .then(|| TruePeakDetector::new(sample_rate, roles.len(), TRUE_PEAK_CHUNK)),
+            peaks: vec![0.0; if kind == MeterKind::Full { TRUE_PEAK_CHUNK } else { 0 }],
+            max_true_peak: 0.0,
             max_momentary: f64::NEG_INFINITY,
             max_short_term: f64::NEG_INFINITY,
         })
@@ -80,6 +94,16 @@ impl Meter {
 
     /// Adds `range` of each channel of a planar block.
     pub fn add(&mut self, block: &[Vec<f32>], range: std::ops::Range<usize>) {
+        if let Some(detector) = self.true_peak.as_mut() {
+            let mut start = range.start;
+            while start < range.end {
+                let n = TRUE_PEAK_CHUNK.min(range.end - start);
+                detector.process_at(block, start, n, &mut self.peaks);
+                self.max_true_peak = self.peaks[..n].iter().fold(self.max_true_peak, |m, &p| m.max(p));
+                detector.set_floor(self.max_true_peak);
+                start += n;
+            }
+        }
         let mut start = range.start;
         while start < range.end {
             let n = match self.kind {
@@ -133,6 +157,18 @@ impl Meter {
         self.inner.loudness_global().ok().filter(|v| v.is_finite())
     }
 
+    /// The true peak including the last frames still inside the detector.
+    fn final_true_peak(&self) -> f32 {
+        let Some(detector) = self.true_peak.as_ref() else {
+            return 0.0;
+        };
+        let mut detector = detector.clone();
+        let silence = vec![vec![0.0f32; detector.support()]; self.inner.channels() as usize];
+        let mut peaks = vec![0.0f32; detector.support()];
+        detector.process(&silence, detector.support(), &mut peaks);
+        peaks.iter().fold(self.max_true_peak, |m, &p| m.max(p))
+    }
+
     pub fn finish(&self) -> Measurement {
         let defined = |v: f64| Some(v).filter(|v| v.is_finite());
         let mut m = Measurement {
@@ -144,7 +180,7 @@ impl Meter {
             let peak = |f: &dyn Fn(u32) -> Result<f64, ebur128::Error>| {
                 (0..channels).filter_map(|c| f(c).ok()).fold(0.0f64, f64::max)
             };
-            m.true_peak_dbtp = defined(20.0 * peak(&|c| self.inner.true_peak(c)).log10());
+            m.true_peak_dbtp = defined(20.0 * (self.final_true_peak() as f64).log10());
             m.sample_peak_dbfs = defined(20.0 * peak(&|c| self.inner.sample_peak(c)).log10());
             m.max_momentary_lufs = defined(self.max_momentary);
             m.max_short_term_lufs = defined(self.max_short_term);
@@ -260,6 +296,43 @@ mod tests {
             "{m:?} vs {max_s}"
         );
         assert!(max_m - max_s > 1.0, "the test signal must tell the windows apart");
+    }
+
+    #[test]
+    fn true_peak_reads_at_least_ebur128_and_within_its_tolerance() {
+        // Loud bursts of a 7 kHz tone and a quiet tail: the running-maximum floor skips the
+        // tail, and the peak sits between samples.
+        let rate = 44_100;
+        let n = rate as usize * 3;
+        let channel = |gain: f64, freq: f64| -> Vec<f32> {
+            (0..n)
+                .map(|i| {
+                    let t = i as f64 / rate as f64;
+                    let level = if t < 1.5 { gain } else { 0.01 };
+                    (level * (2.0 * std::f64::consts::PI * freq * t + 0.7).sin()) as f32
+                })
+                .collect()
+        };
+        let block = vec![channel(0.5, 7_000.0), channel(0.8, 11_025.0 * 0.999)];
+        let mut meter = Meter::new(rate, &[ChannelRole::Left, ChannelRole::Right], MeterKind::Full).unwrap();
+        for start in (0..n).step_by(777) {
+            meter.add(&block, start..(start + 777).min(n));
+        }
+        let ours = meter.finish().true_peak_dbtp.unwrap();
+        let mut reference = EbuR128::new(2, rate, Mode::TRUE_PEAK).unwrap();
+        reference.add_frames_planar_f32(&[&block[0], &block[1]]).unwrap();
+        let theirs = 20.0
+            * reference
+                .true_peak(0)
+                .unwrap()
+                .max(reference.true_peak(1).unwrap())
+                .log10();
+        let analytic = 20.0 * 0.8f64.log10();
+        assert!(ours >= theirs - 1e-4, "ours {ours} dBTP, ebur128 {theirs} dBTP");
+        assert!(
+            (ours - analytic).abs() < 0.2,
+            "ours {ours} dBTP, analytic {analytic} dBTP"
+        );
     }
 
     #[test]

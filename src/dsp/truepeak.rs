@@ -34,8 +34,9 @@ const CENTER: usize = MAIN_TAPS / 2 - 1;
 /// Length of the `ebur128` crate's prototype filter.
 const METER_PROTOTYPE: usize = 48;
 
-/// Frames interpolated per pass (bounds the scratch rows).
-const SPAN: usize = 256;
+/// Frames interpolated per pass (bounds the scratch rows). Also the granularity of the
+/// floor screen: a pass whose every reading provably stays under the floor is skipped.
+const SPAN: usize = 64;
 
 /// Frames per register-resident accumulator in the FIR loops.
 const LANES: usize = 32;
@@ -85,6 +86,11 @@ pub struct TruePeakDetector {
     /// One row of `SPAN` for the replica's phases.
     scratch: Vec<f32>,
     max_block: usize,
+    /// Readings at or below this may be reported as any value not above it (see
+    /// [`TruePeakDetector::set_floor`]).
+    floor: f32,
+    /// No reading exceeds `gain_bound · max |x|` over the samples it depends on.
+    gain_bound: f32,
 }
 
 impl TruePeakDetector {
@@ -143,6 +149,17 @@ impl TruePeakDetector {
             (Vec::new(), 0, 0)
         };
 
+        // Each interpolated point is a dot product, so |y| ≤ Σ|h| · max|x|; `refine` adds at most
+        // √(4/3) to the main grid's points. The slack covers float rounding.
+        let l1 = |taps: &[f32]| taps.iter().map(|h| h.abs()).sum::<f32>();
+        let main_l1 = main.chunks_exact(MAIN_TAPS).map(l1).fold(1.0, f32::max);
+        let meter_l1 = if meter_taps > 0 {
+            meter.chunks_exact(meter_taps).map(l1).fold(0.0, f32::max)
+        } else {
+            0.0
+        };
+        let gain_bound = (main_l1 * (4.0f32 / 3.0).sqrt()).max(meter_l1) * 1.001;
+
         Self {
             factor,
             main,
@@ -154,7 +171,18 @@ impl TruePeakDetector {
             grid: vec![0.0; (factor + 1) * (SPAN + 1)],
             scratch: vec![0.0; SPAN],
             max_block,
+            floor: 0.0,
+            gain_bound,
         }
+    }
+
+    /// Tells the detector that readings at or below `floor` (linear) do not matter to the
+    /// caller: such a reading may come out as any value in `0..=floor`, while every reading
+    /// above the floor is exact. Stretches of signal too quiet to reach the floor then skip
+    /// the interpolation (a limiter only acts above its threshold; a running maximum only
+    /// changes above itself). Default 0: every reading exact.
+    pub fn set_floor(&mut self, floor: f32) {
+        self.floor = floor.max(0.0);
     }
 
     /// Frames between an input frame and the reading that covers it.
@@ -184,6 +212,12 @@ impl TruePeakDetector {
     /// `peaks[..frames]`: the true peak (linear, max over channels) of the interval around
     /// frame `latency()` frames earlier. NaN input is ignored; sanitize first if it matters.
     pub fn process(&mut self, block: &[Vec<f32>], frames: usize, peaks: &mut [f32]) {
+        self.process_at(block, 0, frames, peaks);
+    }
+
+    /// [`TruePeakDetector::process`] on frames `start..start + frames` of `block`.
+    pub fn process_at(&mut self, block: &[Vec<f32>], start: usize, frames: usize, peaks: &mut [f32]) {
+        let offset = start;
         assert!(
             frames <= self.max_block,
             "block of {frames} frames exceeds max_block {}",
@@ -195,11 +229,25 @@ impl TruePeakDetector {
         let k = self.factor;
         let row = SPAN + 1;
         for ((history, input), previous) in self.history.iter_mut().zip(block).zip(&mut self.previous) {
-            history[MAIN_TAPS - 1..MAIN_TAPS - 1 + frames].copy_from_slice(&input[..frames]);
+            history[MAIN_TAPS - 1..MAIN_TAPS - 1 + frames].copy_from_slice(&input[offset..offset + frames]);
             let mut start = 0;
             while start < frames {
                 let n = SPAN.min(frames - start);
                 let window = &history[start..start + n + MAIN_TAPS - 1];
+                let loudest = window.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+                if loudest * self.gain_bound <= self.floor {
+                    // Every reading of this pass is under the floor; only the last grid point,
+                    // which the next pass refines against, has to be exact.
+                    let last_phase = &self.main[(k - 2) * MAIN_TAPS..(k - 1) * MAIN_TAPS];
+                    let tail = &window[n - 1..n - 1 + MAIN_TAPS];
+                    *previous = last_phase
+                        .iter()
+                        .zip(tail)
+                        .fold(0.0f32, |acc, (&c, &x)| acc + c * x)
+                        .abs();
+                    start += n;
+                    continue;
+                }
                 // Row 0: the samples; row k: the next frame's samples; rows 1..k: interpolated.
                 for (g, x) in self.grid[1..=n].iter_mut().zip(&window[CENTER..]) {
                     *g = x.abs();
@@ -486,6 +534,51 @@ mod tests {
         let reference = run(4096);
         for block in [1, 7, 255, 256, 257, 480] {
             assert_eq!(run(block), reference, "block size {block}");
+        }
+    }
+
+    #[test]
+    fn a_floor_keeps_every_reading_above_it_exact() {
+        // Bursts of a near-Nyquist tone (inter-sample peaks) and noise between quiet gaps, so
+        // passes are skipped, computed, and skipped next to computed ones.
+        let rate = 44_100;
+        let len = 20_000;
+        let bursts = |x: Vec<f32>, period: usize| -> Vec<f32> {
+            x.into_iter()
+                .enumerate()
+                .map(|(i, v)| if (i / period).is_multiple_of(3) { v } else { v * 0.05 })
+                .collect()
+        };
+        let input = [
+            bursts(sine(19_000.0, 0.9, rate, len), 700),
+            bursts(white_noise(len, 3).iter().map(|v| v * 0.6).collect(), 1100),
+        ];
+        let run = |block: usize, floor: f32| {
+            let mut detector = TruePeakDetector::new(rate, 2, block);
+            detector.set_floor(floor);
+            let mut out = Vec::new();
+            let mut peaks = vec![0.0; block];
+            for start in (0..len).step_by(block) {
+                let n = block.min(len - start);
+                let chunk: Vec<Vec<f32>> = input.iter().map(|c| c[start..start + n].to_vec()).collect();
+                detector.process(&chunk, n, &mut peaks);
+                out.extend_from_slice(&peaks[..n]);
+            }
+            out
+        };
+        let exact = run(4096, 0.0);
+        let floor = 0.5;
+        assert!(exact.iter().filter(|&&p| p > floor).count() > 1000);
+        assert!(exact.iter().filter(|&&p| p <= floor).count() > 10_000);
+        for block in [1, 7, 480, 4096] {
+            let screened = run(block, floor);
+            for (i, (&e, &s)) in exact.iter().zip(&screened).enumerate() {
+                if e > floor {
+                    assert_eq!(s, e, "frame {i}, block {block}: reading above the floor changed");
+                } else {
+                    assert!(s <= floor, "frame {i}, block {block}: {s} above the floor, exact {e}");
+                }
+            }
         }
     }
 
