@@ -4,9 +4,8 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
-
-use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use crate::discover::{Discovery, Job};
 use crate::pipeline::{self, Control, FileError, Settings};
@@ -58,18 +57,26 @@ pub fn run(
         .num_threads(jobs.max(1))
         .thread_name(|i| format!("podclean-{i}"))
         .build();
-    let work = || -> Vec<Option<FileReport>> {
-        discovery
-            .jobs
-            .par_iter()
-            .with_max_len(1)
-            .map(|job| run_one(job, mode, manifest, cancel, observer))
-            .collect()
+    // Workers pull files from one queue, biggest first: a long file started last would keep
+    // one core busy alone at the end of the batch (longest-processing-time-first scheduling).
+    let order = biggest_first(&discovery.jobs);
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<FileReport>>> = Mutex::new(vec![None; discovery.jobs.len()]);
+    let worker = || {
+        while let Some(&index) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+            let report = run_one(&discovery.jobs[index], mode, manifest, cancel, observer);
+            results.lock().unwrap_or_else(|e| e.into_inner())[index] = report;
+        }
     };
-    let results = match pool {
-        Ok(pool) => pool.install(work),
-        Err(_) => work(),
-    };
+    match pool {
+        Ok(pool) => pool.scope(|scope| {
+            for _ in 0..pool.current_num_threads() {
+                scope.spawn(|_| worker());
+            }
+        }),
+        Err(_) => worker(),
+    }
+    let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
     let mut files: Vec<FileReport> = discovery
         .problems
         .iter()
@@ -79,6 +86,29 @@ pub fn run(
     files.extend(results.into_iter().flatten());
     files.sort_by(|a, b| a.input.cmp(&b.input));
     Outcome { files, cancelled }
+}
+
+/// Job indices ordered by estimated work, most first: the file size scaled by how many bytes
+/// a second of audio takes in its format (lossy files hold ~10× more audio per byte than PCM,
+/// FLAC ~2×). Files whose size cannot be read go last; ties keep discovery order.
+fn biggest_first(jobs: &[Job]) -> Vec<usize> {
+    let work = |job: &Job| -> u64 {
+        let bytes = std::fs::metadata(&job.input).map_or(0, |m| m.len());
+        let extension = job
+            .input
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        let audio_per_byte = match extension.as_str() {
+            "wav" | "wave" | "aif" | "aiff" | "aifc" | "caf" | "w64" | "rf64" => 1,
+            "flac" | "wv" | "ape" | "alac" => 2,
+            _ => 12,
+        };
+        bytes.saturating_mul(audio_per_byte)
+    };
+    let mut order: Vec<(u64, usize)> = jobs.iter().enumerate().map(|(i, job)| (work(job), i)).collect();
+    order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    order.into_iter().map(|(_, i)| i).collect()
 }
 
 fn run_one(
@@ -142,4 +172,35 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
 pub fn is_temp_file(path: &Path) -> bool {
     path.file_name()
         .is_some_and(|n| n.to_string_lossy().starts_with(crate::discover::TEMP_PREFIX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn biggest_first_orders_by_audio_not_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = |name: &str, bytes: usize| {
+            let input = dir.path().join(name);
+            std::fs::write(&input, vec![0u8; bytes]).unwrap();
+            Job {
+                input,
+                input_rel: PathBuf::from(name),
+                output_rel: PathBuf::from(name),
+            }
+        };
+        let jobs = vec![
+            job("short.wav", 1_000),
+            job("hour.mp3", 50_000),  // ≈ 600 000 bytes of PCM
+            job("long.wav", 400_000), // the most bytes, but less audio than the MP3
+            job("mid.flac", 100_000), // ≈ 200 000 bytes of PCM
+            Job {
+                input: dir.path().join("missing.wav"),
+                input_rel: PathBuf::from("missing.wav"),
+                output_rel: PathBuf::from("missing.wav"),
+            },
+        ];
+        assert_eq!(biggest_first(&jobs), vec![1, 2, 3, 0, 4]);
+    }
 }

@@ -205,7 +205,7 @@ pub fn process_file(
             // Secant step: the limiter makes output loudness grow slower than gain.
             let slope = match previous {
                 Some((g0, m0)) if (gain_db - g0).abs() > 1e-6 => ((measured - m0) / (gain_db - g0)).clamp(0.1, 1.0),
-                _ => 1.0,
+                _ => outcome.limiter_slope_estimate,
             };
             previous = Some((gain_db, measured));
             let next = (gain_db + miss / slope).min(gain_limit);
@@ -380,6 +380,7 @@ fn run_pass_a(
 struct PassB {
     measurement: Measurement,
     limiter_max_reduction_db: f64,
+    limiter_slope_estimate: f64,
 }
 
 fn run_pass_b(
@@ -441,6 +442,7 @@ fn run_pass_b(
     Ok(PassB {
         measurement: meter.finish(),
         limiter_max_reduction_db: limiter.stage().max_reduction_db(),
+        limiter_slope_estimate: limiter.stage().loudness_slope_estimate(),
     })
 }
 

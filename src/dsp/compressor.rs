@@ -191,6 +191,11 @@ const PEAK_HOLD_MS: f64 = 10.0;
 /// Reduction (dB) above which a frame counts as "compressing" in the metrics.
 const ACTIVE_DB: f64 = 0.1;
 
+/// Reduction (dB) below which the gain is exactly the make-up gain: 2.5e-7 dB is a factor
+/// of 1 − 2.9e-8, under half an f32 step below 1.0, and the release tail would otherwise cost
+/// an `exp` per frame for seconds after every compressed peak.
+const IDENTITY_DB: f64 = 2.5e-7;
+
 /// Speech reference (see the module documentation): hop length, hops per block.
 const HOP_MS: f64 = 10.0;
 const BLOCK_HOPS: usize = 10;
@@ -437,6 +442,7 @@ impl CompressorStage {
     /// Computes the linked gain of `frames` frames into `self.gains`, sanitizing the block.
     fn compute_gains(&mut self, block: &mut [Vec<f32>], start: usize, frames: usize) {
         let makeup = self.settings.makeup_db;
+        let makeup_gain = db_to_gain(makeup) as f32;
         let relative = self.relative();
         for i in 0..frames {
             if relative {
@@ -490,8 +496,8 @@ impl CompressorStage {
                 }
             };
             let reduction = self.smoother.step(&mut self.reduction, target);
-            self.gains[i] = if reduction == 0.0 && makeup == 0.0 {
-                1.0
+            self.gains[i] = if reduction < IDENTITY_DB {
+                makeup_gain
             } else {
                 db_to_gain(makeup - reduction) as f32
             };
