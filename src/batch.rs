@@ -70,7 +70,8 @@ pub fn run(
     };
     match pool {
         Ok(pool) => pool.scope(|scope| {
-            for _ in 0..pool.current_num_threads() {
+            // Threads beyond the files left help inside files (stereo denoise).
+            for _ in 0..pool.current_num_threads().min(order.len()) {
                 scope.spawn(|_| worker());
             }
         }),

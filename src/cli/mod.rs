@@ -82,7 +82,7 @@ struct CommonArgs {
     /// Preset name (see `podclean presets`) or path to a preset .toml file.
     #[arg(short, long, value_name = "NAME|FILE", default_value = DEFAULT_PRESET)]
     preset: String,
-    /// Parallel jobs (default: number of cores).
+    /// Threads: files processed at once, and the most cores used (default: number of cores).
     #[arg(short, long, value_name = "N")]
     jobs: Option<usize>,
     /// Print only errors.

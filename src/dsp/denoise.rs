@@ -74,6 +74,7 @@ struct Channel {
     wet: [f32; FRAME],
     /// The last mixed output frame, ±1.0 scale.
     output: [f32; FRAME],
+    stats: Stats,
 }
 
 impl Channel {
@@ -84,7 +85,22 @@ impl Channel {
             dry: [0.0; FRAME],
             wet: [0.0; FRAME],
             output: [0.0; FRAME],
+            stats: Stats::default(),
         })
+    }
+
+    /// Denoises the collected frame into `output` and records its VAD statistics.
+    fn run(&mut self, mix: Mix) {
+        let vad = self.rnn.process_frame(&mut self.wet, &self.input);
+        for ((out, &wet), &dry) in self.output.iter_mut().zip(&self.wet).zip(&self.dry) {
+            let y = mix.wet * wet + mix.dry * dry;
+            *out = if y.is_finite() { y } else { 0.0 };
+        }
+        self.dry = self.input;
+        let vad = if vad.is_finite() { vad.clamp(0.0, 1.0) } else { 0.0 };
+        self.stats.vad_sum += vad as f64;
+        self.stats.frames += 1;
+        self.stats.speech_frames += u64::from(vad > SPEECH_VAD);
     }
 }
 
@@ -180,7 +196,6 @@ pub struct DenoiseStage {
     channels: Vec<Box<Channel>>,
     path: Path,
     latency: usize,
-    stats: Stats,
 }
 
 impl DenoiseStage {
@@ -195,7 +210,6 @@ impl DenoiseStage {
             channels: Vec::new(),
             path: Path::Bypass,
             latency: 0,
-            stats: Stats::default(),
         }
     }
 
@@ -211,7 +225,6 @@ impl Stage for DenoiseStage {
 
     fn prepare(&mut self, sample_rate: u32, channels: usize, _max_block: usize) {
         self.channels = (0..channels).map(|_| Channel::new()).collect();
-        self.stats = Stats::default();
         (self.path, self.latency) = if channels == 0 {
             (Path::Bypass, 0)
         } else if sample_rate == RNN_RATE {
@@ -232,21 +245,11 @@ impl Stage for DenoiseStage {
         match &mut self.path {
             Path::Bypass => {}
             Path::Direct { fill } => {
-                let mut pos = 0;
-                while pos < frames {
-                    let take = (frames - pos).min(FRAME - *fill);
-                    for (ch, samples) in self.channels.iter_mut().zip(block.iter_mut()) {
-                        let samples = &mut samples[pos..pos + take];
-                        to_rnn_scale(&mut ch.input[*fill..*fill + take], samples);
-                        samples.copy_from_slice(&ch.output[*fill..*fill + take]);
-                    }
-                    *fill += take;
-                    pos += take;
-                    if *fill == FRAME {
-                        run_frame(&mut self.channels, self.mix, &mut self.stats);
-                        *fill = 0;
-                    }
-                }
+                let (start, mix) = (*fill, self.mix);
+                for_each_channel(&mut self.channels, block, &|ch, samples| {
+                    denoise_direct(ch, &mut samples[..frames], start, mix);
+                });
+                *fill = (start + frames) % FRAME;
             }
             Path::Resampled(rs) => {
                 let mut pos = 0;
@@ -266,7 +269,7 @@ impl Stage for DenoiseStage {
                         for (ch, samples) in self.channels.iter_mut().zip(&rs.frame) {
                             to_rnn_scale(&mut ch.input, samples);
                         }
-                        run_frame(&mut self.channels, self.mix, &mut self.stats);
+                        run_frame(&mut self.channels, self.mix);
                         for (ch, samples) in self.channels.iter().zip(rs.frame.iter_mut()) {
                             samples.copy_from_slice(&ch.output);
                         }
@@ -294,7 +297,6 @@ impl Stage for DenoiseStage {
         for ch in &mut self.channels {
             *ch = Channel::new();
         }
-        self.stats = Stats::default();
         match &mut self.path {
             Path::Bypass => {}
             Path::Direct { fill } => *fill = 0,
@@ -303,10 +305,15 @@ impl Stage for DenoiseStage {
     }
 
     fn metrics(&self) -> Vec<(&'static str, f64)> {
-        let frames = self.stats.frames.max(1) as f64;
+        let total = self.channels.iter().fold(Stats::default(), |sum, ch| Stats {
+            vad_sum: sum.vad_sum + ch.stats.vad_sum,
+            frames: sum.frames + ch.stats.frames,
+            speech_frames: sum.speech_frames + ch.stats.speech_frames,
+        });
+        let frames = total.frames.max(1) as f64;
         vec![
-            ("mean_speech_probability", self.stats.vad_sum / frames),
-            ("speech_frame_ratio", self.stats.speech_frames as f64 / frames),
+            ("mean_speech_probability", total.vad_sum / frames),
+            ("speech_frame_ratio", total.speech_frames as f64 / frames),
             ("amount_db", self.settings.amount_db),
         ]
     }
@@ -325,21 +332,56 @@ fn to_rnn_scale(dst: &mut [f32], src: &[f32]) {
     }
 }
 
-/// Denoises every channel's collected frame into its `output` and records VAD statistics
-/// (one entry per channel-frame).
-fn run_frame(channels: &mut [Box<Channel>], mix: Mix, stats: &mut Stats) {
-    for ch in channels.iter_mut() {
-        let ch = &mut **ch;
-        let vad = ch.rnn.process_frame(&mut ch.wet, &ch.input);
-        for ((out, &wet), &dry) in ch.output.iter_mut().zip(&ch.wet).zip(&ch.dry) {
-            let y = mix.wet * wet + mix.dry * dry;
-            *out = if y.is_finite() { y } else { 0.0 };
+/// One channel of the 48 kHz path: collects `samples` into frames (the current one holds
+/// `fill` frames already) and replaces them with the output one frame behind.
+fn denoise_direct(ch: &mut Channel, samples: &mut [f32], mut fill: usize, mix: Mix) {
+    let mut pos = 0;
+    while pos < samples.len() {
+        let take = (samples.len() - pos).min(FRAME - fill);
+        let piece = &mut samples[pos..pos + take];
+        to_rnn_scale(&mut ch.input[fill..fill + take], piece);
+        piece.copy_from_slice(&ch.output[fill..fill + take]);
+        fill += take;
+        pos += take;
+        if fill == FRAME {
+            ch.run(mix);
+            fill = 0;
         }
-        ch.dry = ch.input;
-        let vad = if vad.is_finite() { vad.clamp(0.0, 1.0) } else { 0.0 };
-        stats.vad_sum += vad as f64;
-        stats.frames += 1;
-        stats.speech_frames += u64::from(vad > SPEECH_VAD);
+    }
+}
+
+/// Runs `f` on every channel with its samples, in parallel where the pool has idle threads.
+fn for_each_channel(
+    channels: &mut [Box<Channel>],
+    block: &mut [Vec<f32>],
+    f: &(dyn Fn(&mut Channel, &mut [f32]) + Sync),
+) {
+    match (channels, block) {
+        ([channel], [samples]) => f(channel, samples),
+        (channels, block) if channels.len() > 1 && block.len() > 1 => {
+            let half = channels.len().min(block.len()) / 2;
+            let (left_ch, right_ch) = channels.split_at_mut(half);
+            let (left, right) = block.split_at_mut(half);
+            rayon::join(
+                || for_each_channel(left_ch, left, f),
+                || for_each_channel(right_ch, right, f),
+            );
+        }
+        _ => {}
+    }
+}
+
+/// Denoises every channel's collected frame. Channels are independent, so they run in
+/// parallel when the thread pool has an idle thread (a stereo file in a batch with fewer files
+/// left than workers); otherwise `join` runs them one after the other at no real cost.
+fn run_frame(channels: &mut [Box<Channel>], mix: Mix) {
+    match channels {
+        [] => {}
+        [channel] => channel.run(mix),
+        _ => {
+            let (left, right) = channels.split_at_mut(channels.len() / 2);
+            rayon::join(|| run_frame(left, mix), || run_frame(right, mix));
+        }
     }
 }
 
