@@ -96,6 +96,12 @@ fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` does not (criterion then runs each
     // bench once as a smoke test and there is nothing worth summarising).
     let measuring = args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--list");
+    // Per-stage figures are for one core: the denoiser would otherwise run the channels of
+    // the stereo material on rayon's global pool.
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build_global()
+        .expect("one-thread global pool");
 
     let dir = tempfile::Builder::new()
         .prefix("podclean-bench-")
