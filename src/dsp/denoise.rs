@@ -266,13 +266,12 @@ impl Stage for DenoiseStage {
                     debug_assert_eq!(pushed, take, "48 kHz FIFO overflow");
                     while rs.up.available() >= FRAME {
                         rs.up.pop(&mut rs.frame, 0..FRAME);
-                        for (ch, samples) in self.channels.iter_mut().zip(&rs.frame) {
+                        let mix = self.mix;
+                        for_each_channel(&mut self.channels, &mut rs.frame, &|ch, samples| {
                             to_rnn_scale(&mut ch.input, samples);
-                        }
-                        run_frame(&mut self.channels, self.mix);
-                        for (ch, samples) in self.channels.iter().zip(rs.frame.iter_mut()) {
+                            ch.run(mix);
                             samples.copy_from_slice(&ch.output);
-                        }
+                        });
                         let pushed = rs.down.push(&rs.frame, 0..FRAME);
                         debug_assert_eq!(pushed, FRAME, "output FIFO overflow");
                     }
@@ -350,7 +349,9 @@ fn denoise_direct(ch: &mut Channel, samples: &mut [f32], mut fill: usize, mix: M
     }
 }
 
-/// Runs `f` on every channel with its samples, in parallel where the pool has idle threads.
+/// Runs `f` on every channel with its samples. Channels are independent, so they run in
+/// parallel when the thread pool has an idle thread (a stereo file in a batch with fewer files
+/// left than workers); otherwise `join` runs them one after the other at no real cost.
 fn for_each_channel(
     channels: &mut [Box<Channel>],
     block: &mut [Vec<f32>],
@@ -368,20 +369,6 @@ fn for_each_channel(
             );
         }
         _ => {}
-    }
-}
-
-/// Denoises every channel's collected frame. Channels are independent, so they run in
-/// parallel when the thread pool has an idle thread (a stereo file in a batch with fewer files
-/// left than workers); otherwise `join` runs them one after the other at no real cost.
-fn run_frame(channels: &mut [Box<Channel>], mix: Mix) {
-    match channels {
-        [] => {}
-        [channel] => channel.run(mix),
-        _ => {
-            let (left, right) = channels.split_at_mut(channels.len() / 2);
-            rayon::join(|| run_frame(left, mix), || run_frame(right, mix));
-        }
     }
 }
 
