@@ -36,7 +36,18 @@ pub trait Stage: Send {
     fn metrics(&self) -> Vec<(&'static str, f64)> {
         Vec::new()
     }
+    /// The stage's estimate of where speech is, if it makes one (a denoiser does): one
+    /// probability in 0..=1 per [`SPEECH_HOP_S`] of the stage's *input* timeline — hop `k`
+    /// covers input seconds `[k·hop, (k+1)·hop)`, whatever the stage's own latency or rate.
+    /// Hops whose input has not been fully seen yet are not in it.
+    fn speech_track(&self) -> Option<&[f32]> {
+        None
+    }
 }
+
+/// Length of one hop of a [`Stage::speech_track`], in seconds (RNNoise's and DeepFilterNet's
+/// 480 frames at 48 kHz).
+pub const SPEECH_HOP_S: f64 = 0.01;
 
 /// Stages run in order; latency is the sum of theirs.
 #[derive(Default)]
@@ -59,6 +70,21 @@ impl Chain {
 
     pub fn stages(&self) -> &[Box<dyn Stage>] {
         &self.stages
+    }
+
+    /// The first speech estimate a stage of the chain makes, with the latency (in frames) of
+    /// the stages before it: hop `k` of the track covers chain-input seconds
+    /// `[k·hop, (k+1)·hop)` shifted by that latency, i.e. it describes the chain's aligned
+    /// output at the same times once the upstream latency is subtracted.
+    pub fn speech_track(&self) -> Option<(&[f32], usize)> {
+        let mut upstream = 0;
+        for stage in &self.stages {
+            if let Some(track) = stage.speech_track() {
+                return Some((track, upstream));
+            }
+            upstream += stage.latency();
+        }
+        None
     }
 }
 
