@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Per-stage throughput of podclean, as × real time, plus the stage-sum limit of the whole
 //! clean-mode pipeline next to the measured end-to-end speed of the `podclean` binary.
 //!
@@ -476,7 +477,7 @@ fn bench_stage(c: &mut Criterion, name: &str, m: &Material, rate: u32, make: &dy
         format!("{name}/{}", m.label),
         || {
             let mut stage = make();
-            stage.prepare(rate, channels, BLOCK_FRAMES);
+            stage.prepare(rate, channels, BLOCK_FRAMES).expect("prepare");
             (stage, vec![vec![0.0f32; BLOCK_FRAMES]; channels])
         },
         |(stage, block)| {
@@ -567,7 +568,7 @@ fn bench_pass_b(c: &mut Criterion, m: &Material, dir: &Path) {
         format!("limiter/{}", m.label),
         || {
             let mut limiter = Limiter::new(-1.0, 5.0, 100.0).with_margin_db(0.05);
-            limiter.prepare(RATE, channels, BLOCK_FRAMES);
+            limiter.prepare(RATE, channels, BLOCK_FRAMES).expect("prepare");
             (limiter, vec![vec![0.0f32; BLOCK_FRAMES]; channels])
         },
         |(limiter, block)| {

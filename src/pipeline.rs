@@ -1,26 +1,33 @@
 //! One file end to end. Pass A decodes and cleans once, meters input and cleaned audio, and
 //! spools the cleaned audio; pass B applies gain and the true-peak limiter, encodes, and
 //! meters the written output — repeating from the spool with a corrected gain until the
-//! output is within tolerance of the target and under the ceiling.
+//! output is within tolerance of the target and under the ceiling. The output appears under
+//! its final name only if the input did not change meanwhile (it is fingerprinted from the
+//! opened handle before decoding and checked again before the commit).
 
-use std::path::{Path, PathBuf};
+use std::ffi::OsStr;
+use std::fs::File;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use crate::discover::{io_reason, Job, TEMP_PREFIX};
 use crate::dsp::compressor::CompressorStage;
 use crate::dsp::deess::DeessStage;
 use crate::dsp::denoise::DenoiseStage;
 use crate::dsp::highpass::HighpassStage;
 use crate::dsp::limiter::Limiter;
-use crate::dsp::{db_to_amp, AlignedChain, Chain};
-use crate::io::decode::Decoder;
+use crate::dsp::{db_to_amp, AlignedChain, Chain, PrepareError};
+use crate::error::{Error, ErrorKind};
+use crate::fsutil::{io_reason, EntryKind, Fingerprint, OutDir};
+use crate::io::decode::{DecodeError, Decoder};
 use crate::io::encode::WavWriter;
 use crate::io::spool::{Spool, SpoolWriter};
 use crate::io::{SampleFormat, StreamInfo};
 use crate::loudness::{Measurement, Meter, MeterKind};
+use crate::plan::Job;
 use crate::preset::Preset;
 use crate::report::{FileReport, Status};
+use crate::state::Manifest;
 
 /// Frames per processing block. Memory per job is this × channels × a few buffers.
 pub const BLOCK_FRAMES: usize = 4096;
@@ -49,16 +56,33 @@ pub struct Settings {
 /// Why a file could not be done.
 #[derive(Debug)]
 pub enum FileError {
-    /// A reason a person can act on.
-    Failed(String),
+    /// The kind and a reason a person can act on.
+    Failed(Error),
     /// The batch was interrupted while this file was running.
     Cancelled,
 }
 
-impl From<String> for FileError {
-    fn from(reason: String) -> Self {
-        FileError::Failed(reason)
+impl From<Error> for FileError {
+    fn from(error: Error) -> Self {
+        FileError::Failed(error)
     }
+}
+
+impl From<PrepareError> for FileError {
+    fn from(e: PrepareError) -> Self {
+        FileError::Failed(Error::new(ErrorKind::Unsupported, e.to_string()))
+    }
+}
+
+fn failed(kind: ErrorKind, message: impl Into<String>) -> FileError {
+    FileError::Failed(Error::new(kind, message))
+}
+
+/// Where outputs go: the output root (held open) and its manifest.
+#[derive(Debug, Clone, Copy)]
+pub struct Destination<'a> {
+    pub root: &'a OutDir,
+    pub manifest: &'a Manifest,
 }
 
 /// Observes one file's progress (fraction of pass A done, 0..1) and asks whether to stop.
@@ -77,19 +101,64 @@ impl Control<'_> {
     }
 }
 
+/// The kind of a decoding failure, for the report.
+fn decode_kind(e: &DecodeError) -> ErrorKind {
+    match e {
+        DecodeError::Empty | DecodeError::NotAudio(_) | DecodeError::NoAudioTrack(_) => ErrorKind::NotAudio,
+        DecodeError::UnsupportedCodec(_) => ErrorKind::UnsupportedCodec,
+        DecodeError::UnsupportedFeature { .. }
+        | DecodeError::UnsupportedContainer { .. }
+        | DecodeError::FormatChanged { .. } => ErrorKind::Unsupported,
+        DecodeError::Truncated { .. } => ErrorKind::Truncated,
+        DecodeError::Io(e) => ErrorKind::of_input_io(e),
+        _ => ErrorKind::Corrupt,
+    }
+}
+
+fn decode_error(e: DecodeError) -> FileError {
+    failed(decode_kind(&e), e.to_string())
+}
+
+/// Opens the input read-only and checks it is still the file the plan saw (a link swapped in
+/// for it, or a replaced file, is refused); returns it with its fingerprint.
+fn open_input(job: &Job) -> Result<(File, Fingerprint), FileError> {
+    let file = crate::fsutil::open_input(&job.input, job.follow).map_err(|e| {
+        let kind = if e.kind() == std::io::ErrorKind::Other {
+            if e.to_string().contains("symbolic link") {
+                ErrorKind::Symlink
+            } else {
+                ErrorKind::NotARegularFile
+            }
+        } else {
+            ErrorKind::of_input_io(&e)
+        };
+        failed(kind, format!("cannot open input: {}", io_reason(&e)))
+    })?;
+    let fingerprint = Fingerprint::of_file(&file).map_err(|e| failed(ErrorKind::Io, io_reason(&e)))?;
+    if job.identity.is_some_and(|id| id != fingerprint.identity()) {
+        return Err(failed(
+            ErrorKind::InputChanged,
+            "the input was replaced by another file after the run started; it will be done on the next run",
+        ));
+    }
+    Ok((file, fingerprint))
+}
+
 /// Measures a file without writing anything (`podclean analyze`).
 pub fn analyze_file(job: &Job, control: &Control) -> Result<FileReport, FileError> {
     let started = Instant::now();
     let mut report = FileReport::new(job.input_rel.to_string_lossy().into_owned());
-    let mut decoder = open(job)?;
+    let (_input, _) = open_input(job)?;
+    let mut decoder = Decoder::open(&job.input).map_err(decode_error)?;
     let info = decoder.info().clone();
     describe_input(&mut report, &info);
-    let mut meter = Meter::new(info.sample_rate, &info.channel_roles, MeterKind::Full)?;
+    let mut meter = Meter::new(info.sample_rate, &info.channel_roles, MeterKind::Full)
+        .map_err(|e| failed(ErrorKind::Unsupported, e))?;
     let mut block = vec![vec![0.0f32; BLOCK_FRAMES]; info.channels];
     let mut frames = 0u64;
     loop {
         control.check()?;
-        let n = decoder.read(&mut block).map_err(|e| e.to_string())?;
+        let n = decoder.read(&mut block).map_err(decode_error)?;
         if n == 0 {
             break;
         }
@@ -111,16 +180,17 @@ pub fn analyze_file(job: &Job, control: &Control) -> Result<FileReport, FileErro
     Ok(report)
 }
 
-/// Cleans and normalizes one file into `output_root/job.output_rel`.
+/// Cleans and normalizes one file into `destination.root/job.output_rel`.
 pub fn process_file(
     job: &Job,
-    output_root: &Path,
+    destination: Destination,
     settings: &Settings,
     control: &Control,
 ) -> Result<FileReport, FileError> {
     let started = Instant::now();
     let mut report = FileReport::new(job.input_rel.to_string_lossy().into_owned());
-    let mut decoder = open(job)?;
+    let (input, before) = open_input(job)?;
+    let mut decoder = Decoder::open(&job.input).map_err(decode_error)?;
     let info = decoder.info().clone();
     describe_input(&mut report, &info);
     let format = settings
@@ -128,20 +198,22 @@ pub fn process_file(
         .unwrap_or_else(|| SampleFormat::for_source(info.source));
     report.output_format = Some(format.label().to_string());
 
-    let final_path = output_root.join(&job.output_rel);
-    let folder = final_path.parent().unwrap_or(output_root).to_path_buf();
-    std::fs::create_dir_all(&folder)
-        .map_err(|e| format!("cannot create output folder {}: {}", folder.display(), io_reason(&e)))?;
-    let temp = TempFiles::beside(&final_path);
+    let (folder, name) = output_slot(job, destination)?;
+    let key = job.key();
+    // This run holds the output's claim: leftovers of a killed run for it can go.
+    folder.sweep_temporaries(Some(&key));
 
-    // Pass A: decode once, clean, meter, spool.
-    let pass_a = run_pass_a(&mut decoder, &info, &settings.preset, &temp.spool, control)?;
+    // Pass A: decode once, clean, meter, spool (a nameless file: nothing to leave behind).
+    let spool_file = folder.anonymous_file(&key).map_err(|e| write_error(&e))?;
+    let spool = SpoolWriter::from_file(spool_file, info.channels).map_err(|e| write_error(&e))?;
+    let pass_a = run_pass_a(&mut decoder, &info, &settings.preset, spool, control)?;
     report.warnings.extend(decoder.warnings().iter().cloned());
     report.duration_s = Some(pass_a.frames as f64 / info.sample_rate as f64);
     report.input_loudness = Some(pass_a.input.clone());
     report.cleaned_integrated_lufs = pass_a.cleaned_integrated;
     report.processing = pass_a.processing.clone();
     let mut spool = pass_a.spool;
+    let partial = folder.create_temp(&key, "partial").map_err(|e| write_error(&e))?;
 
     // The gain: target − cleaned loudness, capped; unity for silence.
     let loudness = &settings.preset.loudness;
@@ -187,7 +259,7 @@ pub fn process_file(
     loop {
         control.check()?;
         passes += 1;
-        outcome = run_pass_b(&mut spool, &info, settings, format, gain_db, margin, &temp.partial)?;
+        outcome = run_pass_b(&mut spool, &info, settings, format, gain_db, margin, partial.file())?;
         let out = &outcome.measurement;
         let peak_ok = out.true_peak_dbtp.is_none_or(|tp| tp <= ceiling);
         let miss = match (aim, out.integrated_lufs) {
@@ -239,17 +311,108 @@ pub fn process_file(
         }
     }
     if let Some(tp) = outcome.measurement.true_peak_dbtp.filter(|tp| *tp > ceiling) {
-        return Err(FileError::Failed(format!(
-            "internal error: output true peak {tp:.2} dBTP stays above the {ceiling} dBTP ceiling after {passes} passes"
-        )));
+        return Err(FileError::Failed(Error::internal(format!(
+            "output true peak {tp:.2} dBTP stays above the {ceiling} dBTP ceiling after {passes} passes"
+        ))));
     }
     report.output_loudness = Some(outcome.measurement);
     drop(spool);
-    temp.commit(&final_path)
-        .map_err(|e| format!("cannot move the finished output into place: {}", io_reason(&e)))?;
+
+    // Commit: only an output made from the input as it still is.
+    check_unchanged(job, &input, &before)?;
     report.output = Some(job.output_rel.to_string_lossy().into_owned());
     report.seconds_taken = started.elapsed().as_secs_f64();
+    let output_size = partial.file().metadata().map_err(|e| write_error(&e))?.len();
+    destination
+        .manifest
+        .begin_commit(job, &before, output_size, &report)
+        .map_err(|e| {
+            failed(
+                ErrorKind::WriteFailed,
+                format!("cannot write the manifest: {}", io_reason(&e)),
+            )
+        })?;
+    partial.commit(name).map_err(|e| {
+        failed(
+            ErrorKind::of_output_io(&e),
+            format!("cannot move the finished output into place: {}", io_reason(&e)),
+        )
+    })?;
+    if let Err(e) = destination.manifest.record(job, &before, output_size, &report) {
+        report.warnings.push(format!(
+            "could not record the output in the manifest ({}); it will be redone next run",
+            io_reason(&e)
+        ));
+    }
     Ok(report)
+}
+
+/// The output's folder (created, never through a link) and file name, after checking that
+/// nothing podclean did not write sits there.
+fn output_slot<'a>(job: &'a Job, destination: Destination) -> Result<(OutDir, &'a OsStr), FileError> {
+    let name = job
+        .output_rel
+        .file_name()
+        .ok_or_else(|| FileError::Failed(Error::internal("output path without a file name")))?;
+    let parent = job.output_rel.parent().unwrap_or(Path::new(""));
+    let folder = destination.root.open_dir(parent, true).map_err(|e| {
+        let kind = if e.kind() == std::io::ErrorKind::Other {
+            ErrorKind::OutputUnsafe
+        } else {
+            ErrorKind::of_output_io(&e)
+        };
+        failed(kind, format!("cannot create the output folder: {}", io_reason(&e)))
+    })?;
+    let path = folder.path().join(name);
+    match folder.stat(name) {
+        Ok(None) => {}
+        Ok(Some(stat)) if stat.kind == EntryKind::File && destination.manifest.owns(&job.output_rel) => {}
+        Ok(Some(stat)) if stat.kind == EntryKind::Symlink => {
+            return Err(failed(
+                ErrorKind::OutputUnsafe,
+                format!(
+                    "{} is a symbolic link: podclean never writes through or replaces links it did not make; remove it",
+                    path.display()
+                ),
+            ))
+        }
+        Ok(Some(_)) => {
+            return Err(failed(
+                ErrorKind::OutputExists,
+                format!(
+                    "{} already exists and was not written by podclean: podclean never replaces files it did not write; move it away",
+                    path.display()
+                ),
+            ))
+        }
+        Err(e) => return Err(failed(ErrorKind::of_output_io(&e), io_reason(&e))),
+    }
+    Ok((folder, name))
+}
+
+/// Fails when the input changed (grew, was rewritten, or was replaced by a rename) since
+/// `before` was taken: the output would not be made from what is there now.
+fn check_unchanged(job: &Job, input: &File, before: &Fingerprint) -> Result<(), FileError> {
+    let now_open = Fingerprint::of_file(input).map_err(|e| failed(ErrorKind::Io, io_reason(&e)))?;
+    let now_named = if job.follow {
+        std::fs::metadata(&job.input).map(|m| Fingerprint::of_metadata(&m))
+    } else {
+        Fingerprint::of_path(&job.input)
+    };
+    let change = match now_named {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("it was moved or deleted".to_string()),
+        Err(e) => Some(format!("it can no longer be read ({})", io_reason(&e))),
+        Ok(named) => now_open.change_since(before).or_else(|| named.change_since(before)),
+    };
+    match change {
+        Some(what) => Err(failed(
+            ErrorKind::InputChanged,
+            format!(
+                "the input changed while it was being processed ({what}), perhaps an upload still in progress; no output was written and it will be done on the next run"
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -258,10 +421,6 @@ enum Aim {
     Target(f64),
     /// Loudness cannot be targeted (silence, capped gain): only hold the ceiling.
     CeilingOnly,
-}
-
-fn open(job: &Job) -> Result<Decoder, FileError> {
-    Decoder::open(&job.input).map_err(|e| FileError::Failed(e.to_string()))
 }
 
 fn describe_input(report: &mut FileReport, info: &StreamInfo) {
@@ -316,20 +475,21 @@ fn run_pass_a(
     decoder: &mut Decoder,
     info: &StreamInfo,
     preset: &Preset,
-    spool_path: &Path,
+    mut spool: SpoolWriter,
     control: &Control,
 ) -> Result<PassA, FileError> {
     let chain = build_chain(preset);
     let cleaning = !chain.is_empty();
-    let mut aligned = AlignedChain::new(chain, info.sample_rate, info.channels, BLOCK_FRAMES);
-    let mut input_meter = Meter::new(info.sample_rate, &info.channel_roles, MeterKind::Full)?;
-    let mut cleaned_meter = Meter::new(info.sample_rate, &info.channel_roles, MeterKind::IntegratedOnly)?;
-    let mut spool = SpoolWriter::create(spool_path, info.channels).map_err(|e| write_error(&e))?;
+    let mut aligned = AlignedChain::new(chain, info.sample_rate, info.channels, BLOCK_FRAMES)?;
+    let meter =
+        |kind| Meter::new(info.sample_rate, &info.channel_roles, kind).map_err(|e| failed(ErrorKind::Unsupported, e));
+    let mut input_meter = meter(MeterKind::Full)?;
+    let mut cleaned_meter = meter(MeterKind::IntegratedOnly)?;
     let mut block = vec![vec![0.0f32; BLOCK_FRAMES]; info.channels];
     let mut frames = 0u64;
     loop {
         control.check()?;
-        let n = decoder.read(&mut block).map_err(|e| e.to_string())?;
+        let n = decoder.read(&mut block).map_err(decode_error)?;
         if n == 0 {
             break;
         }
@@ -348,10 +508,10 @@ fn run_pass_a(
     }
     let spool = spool.finish().map_err(|e| write_error(&e))?;
     if spool.frames() != frames {
-        return Err(FileError::Failed(format!(
-            "internal error: cleanup produced {} frames for {frames} input frames",
+        return Err(FileError::Failed(Error::internal(format!(
+            "cleanup produced {} frames for {frames} input frames",
             spool.frames()
-        )));
+        ))));
     }
     let input = input_meter.finish();
     let cleaned_integrated = if cleaning {
@@ -390,7 +550,7 @@ fn run_pass_b(
     format: SampleFormat,
     gain_db: f64,
     margin_db: f64,
-    partial: &Path,
+    partial: &File,
 ) -> Result<PassB, FileError> {
     let loudness = &settings.preset.loudness;
     let limiter_settings = &settings.preset.limiter;
@@ -400,16 +560,18 @@ fn run_pass_b(
         limiter_settings.release_ms,
     )
     .with_margin_db(margin_db);
-    let mut limiter = AlignedChain::new(limiter, info.sample_rate, info.channels, BLOCK_FRAMES);
-    let mut meter = Meter::new(info.sample_rate, &info.channel_roles, MeterKind::Full)?;
-    let mut writer =
-        WavWriter::create(partial, info.sample_rate, info.channels, format).map_err(|e| write_error(&e))?;
+    let mut limiter = AlignedChain::new(limiter, info.sample_rate, info.channels, BLOCK_FRAMES)?;
+    let mut meter = Meter::new(info.sample_rate, &info.channel_roles, MeterKind::Full)
+        .map_err(|e| failed(ErrorKind::Unsupported, e))?;
+    let file = partial.try_clone().map_err(|e| write_error(&e))?;
+    let mut writer = WavWriter::into_file(file, info.sample_rate, info.channels, format, &info.channel_roles)
+        .map_err(|e| write_error(&e))?;
     let mut block = vec![vec![0.0f32; BLOCK_FRAMES]; info.channels];
     let mut written = vec![vec![0.0f32; BLOCK_FRAMES]; info.channels];
     let gain = db_to_amp(gain_db) as f32;
     let mut reader = spool
         .reader()
-        .map_err(|e| FileError::Failed(format!("cannot read the spool: {}", io_reason(&e))))?;
+        .map_err(|e| failed(ErrorKind::Io, format!("cannot read the spool: {}", io_reason(&e))))?;
     let mut emit = |block: &[Vec<f32>], range: std::ops::Range<usize>, meter: &mut Meter| -> Result<(), FileError> {
         if range.is_empty() {
             return Ok(());
@@ -423,7 +585,7 @@ fn run_pass_b(
     loop {
         let n = reader
             .read(&mut block)
-            .map_err(|e| FileError::Failed(format!("cannot read the spool: {}", io_reason(&e))))?;
+            .map_err(|e| failed(ErrorKind::Io, format!("cannot read the spool: {}", io_reason(&e))))?;
         if n == 0 {
             break;
         }
@@ -447,41 +609,8 @@ fn run_pass_b(
 }
 
 fn write_error(e: &std::io::Error) -> FileError {
-    FileError::Failed(format!("cannot write output: {}", io_reason(e)))
-}
-
-/// The spool and partial output of one file. Removed on drop (failure, panic, interruption)
-/// unless committed; the partial output becomes the final file only through `commit`.
-struct TempFiles {
-    spool: PathBuf,
-    partial: PathBuf,
-}
-
-impl TempFiles {
-    fn beside(final_path: &Path) -> TempFiles {
-        let name = final_path.file_name().unwrap_or_default().to_string_lossy();
-        let folder = final_path.parent().unwrap_or(Path::new("."));
-        TempFiles {
-            spool: folder.join(format!("{TEMP_PREFIX}{name}.spool")),
-            partial: folder.join(format!("{TEMP_PREFIX}{name}.partial")),
-        }
-    }
-
-    /// Renames the finished partial output to its final name and makes the rename durable.
-    fn commit(self, final_path: &Path) -> std::io::Result<()> {
-        std::fs::rename(&self.partial, final_path)?;
-        if let Some(folder) = final_path.parent() {
-            if let Ok(dir) = std::fs::File::open(folder) {
-                let _ = dir.sync_all();
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Drop for TempFiles {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.spool);
-        let _ = std::fs::remove_file(&self.partial);
-    }
+    failed(
+        ErrorKind::of_output_io(e),
+        format!("cannot write output: {}", io_reason(e)),
+    )
 }

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! EBU Tech 3341 (cases 1–6, 15–19) and Tech 3342 (cases 1–4), synthesized here and measured
 //! through `podclean analyze`, with the spec's tolerances: integrated ±0.1 LU, LRA ±1 LU,
 //! true peak +0.2/−0.4 dB.

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! podclean from the command line on real files: loudness target and ceiling met on the
 //! written output, length and timing preserved, bad files isolated, presets validated.
 

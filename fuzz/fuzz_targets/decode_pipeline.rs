@@ -7,8 +7,10 @@ use libfuzzer_sys::fuzz_target;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
-use podclean::discover::Job;
-use podclean::pipeline::{self, Control, Settings};
+use podclean::fsutil::OutDir;
+use podclean::pipeline::{self, Control, Destination, Settings};
+use podclean::plan::Job;
+use podclean::state::Manifest;
 use podclean::preset::Preset;
 
 const EXTENSIONS: [&str; 6] = ["wav", "mp3", "flac", "ogg", "m4a", "aiff"];
@@ -31,11 +33,7 @@ fuzz_target!(|data: &[u8]| {
     let name = format!("input.{extension}");
     let input = dir.path().join(&name);
     std::fs::write(&input, bytes).expect("write input");
-    let job = Job {
-        input: input.clone(),
-        input_rel: PathBuf::from(&name),
-        output_rel: PathBuf::from("input.wav"),
-    };
+    let job = Job::new(input.clone(), PathBuf::from(&name), PathBuf::from("input.wav"));
     let cancel = AtomicBool::new(false);
     let progress = |_: f64| {};
     let control = Control {
@@ -51,7 +49,13 @@ fuzz_target!(|data: &[u8]| {
         bit_depth: None,
     };
     let out = dir.path().join("out");
-    if let Ok(report) = pipeline::process_file(&job, &out, &settings, &control) {
+    let root = OutDir::root(&out, true).expect("output root");
+    let manifest = Manifest::open(&root, "fuzz", true).expect("manifest");
+    let destination = Destination {
+        root: &root,
+        manifest: &manifest,
+    };
+    if let Ok(report) = pipeline::process_file(&job, destination, &settings, &control) {
         if let Some(m) = report.output_loudness {
             assert!(m.integrated_lufs.is_none_or(f64::is_finite));
         }

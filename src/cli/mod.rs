@@ -1,147 +1,38 @@
-//! The command-line interface: clap definitions, turning flags into library settings,
-//! progress bars, the terminal summary and exit codes. The only place that prints.
+//! The command-line front end: args → config → plan → run → exit code, and nothing else.
+//! The only place that prints.
 
+mod args;
+mod config;
+mod exit;
 mod progress;
+mod summary;
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use clap::{Args, Parser, Subcommand};
-
 use podclean::batch::{self, Mode};
-use podclean::discover::{self, REPORT_JSON};
-use podclean::io::SampleFormat;
-use podclean::pipeline::Settings;
+use podclean::fsutil::{io_reason, OutDir};
+use podclean::pipeline::Destination;
+use podclean::plan::{self, Request};
 use podclean::preset::{Preset, BUILT_IN, DEFAULT_PRESET};
-use podclean::report::{BatchReport, FileReport, Status};
-use podclean::state::{self, Manifest, Shard};
+use podclean::report::{merge, BatchReport, ReportTarget, Status};
+use podclean::state::{self, lock, Claims, Manifest};
 
-/// Exit codes (see README).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitCode {
-    Ok = 0,
-    FileFailed = 1,
-    Usage = 2,
-    /// Another podclean holds the output folder's lock.
-    Busy = 3,
-    Interrupted = 130,
-}
+use args::{Command, ProcessArgs, ReportCommand};
+use config::{Config, RunKind};
+pub use exit::ExitCode;
 
-#[derive(Parser, Debug)]
-#[command(
-    name = "podclean",
-    version,
-    about = "Clean spoken-word audio in bulk and bring it to a loudness target under a true-peak ceiling",
-    long_about = "Clean spoken-word audio in bulk: rumble filter, voice denoise, de-ess, compression, then \
-                  loudness normalization (EBU R128 / BS.1770) under a true-peak ceiling.\n\n\
-                  podclean DIR           clean every audio file under DIR into DIR-clean/\n\
-                  podclean analyze DIR   measure only and write the report",
-    args_conflicts_with_subcommands = true,
-    subcommand_negates_reqs = true
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-    #[command(flatten)]
-    common: CommonArgs,
-    #[command(flatten)]
-    process: ProcessArgs,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Measure loudness only: write the report, touch no audio.
-    Analyze(AnalyzeArgs),
-    /// List the built-in presets and their values.
-    Presets,
-    /// Work with reports.
-    #[command(subcommand)]
-    Report(ReportCommand),
-}
-
-#[derive(Subcommand, Debug)]
-enum ReportCommand {
-    /// Combine the shard reports (podclean-report.K-of-N.json) in OUT into OUT/podclean-report.json (+ .csv).
-    Merge {
-        /// The output root the shards wrote into.
-        #[arg(value_name = "OUT")]
-        output: PathBuf,
-    },
-}
-
-#[derive(Args, Debug, Clone)]
-struct CommonArgs {
-    /// Folders (walked recursively) and/or audio files.
-    #[arg(required = true, value_name = "INPUT")]
-    inputs: Vec<PathBuf>,
-    /// Output root; the input tree is mirrored below it. Default: a sibling folder INPUT-clean.
-    #[arg(short, long, value_name = "DIR")]
-    output: Option<PathBuf>,
-    /// Preset name (see `podclean presets`) or path to a preset .toml file.
-    #[arg(short, long, value_name = "NAME|FILE", default_value = DEFAULT_PRESET)]
-    preset: String,
-    /// Threads: files processed at once, and the most cores used (default: number of cores).
-    #[arg(short, long, value_name = "N")]
-    jobs: Option<usize>,
-    /// Print only errors.
-    #[arg(short, long, conflicts_with = "verbose")]
-    quiet: bool,
-    /// Print one line per finished file.
-    #[arg(short, long)]
-    verbose: bool,
-    /// Process only shard K of N (by a stable hash of each file's relative path); writes podclean-report.K-of-N.json.
-    #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
-    shard: Option<Shard>,
-    /// List what would be done (process / skip / ignore, and why) without writing anything.
-    #[arg(long)]
-    dry_run: bool,
-}
-
-#[derive(Args, Debug, Default)]
-struct ProcessArgs {
-    /// Integrated loudness target in LUFS (overrides the preset; mono keeps the preset's offset).
-    #[arg(long, value_name = "LUFS", allow_hyphen_values = true)]
-    target: Option<f64>,
-    /// True-peak ceiling in dBTP (overrides the preset).
-    #[arg(long = "true-peak", value_name = "DBTP", allow_hyphen_values = true)]
-    true_peak: Option<f64>,
-    /// Output sample format: 16, 24, 32 or 32f (default: keep the source's; lossy → 24).
-    #[arg(long = "bit-depth", value_name = "16|24|32|32f", value_parser = parse_bit_depth)]
-    bit_depth: Option<SampleFormat>,
-    /// Switch off the denoiser.
-    #[arg(long)]
-    no_denoise: bool,
-    /// Switch off the de-esser.
-    #[arg(long)]
-    no_deess: bool,
-    /// Switch off the compressor.
-    #[arg(long)]
-    no_compress: bool,
-    /// Reprocess every file, even those whose output is up to date.
-    #[arg(long)]
-    force: bool,
-}
-
-#[derive(Args, Debug)]
-struct AnalyzeArgs {
-    #[command(flatten)]
-    common: CommonArgs,
-    /// Where to write the JSON report (the CSV goes beside it). Default: OUTPUT/podclean-report.json.
-    #[arg(long, value_name = "PATH")]
-    report: Option<PathBuf>,
-}
-
-fn parse_bit_depth(text: &str) -> Result<SampleFormat, String> {
-    SampleFormat::parse(text).ok_or_else(|| format!("'{text}' is not one of 16, 24, 32, 32f"))
-}
+/// The processing report's name at the output root.
+const REPORT_STEM: &str = "podclean-report";
+/// `analyze`'s report name: never the processing report's, so measuring a folder cannot
+/// replace the record of what was processed.
+const ANALYSIS_STEM: &str = "podclean-analysis";
 
 pub fn main() -> i32 {
-    // A panic inside one file is caught and reported as that file's error; the default hook
-    // would also spray a backtrace notice over the terminal.
-    std::panic::set_hook(Box::new(|_| {}));
-    let cli = match Cli::try_parse() {
+    batch::install_panic_hook();
+    let cli = match args::parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -151,13 +42,19 @@ pub fn main() -> i32 {
             };
         }
     };
-    let code = match cli.command {
-        Some(Command::Presets) => list_presets(),
-        Some(Command::Report(ReportCommand::Merge { output })) => merge(&output),
-        Some(Command::Analyze(args)) => run(&args.common, &ProcessArgs::default(), args.report.as_deref(), true),
-        None => run(&cli.common, &cli.process, None, false),
+    let config = match cli.command {
+        Some(Command::Presets) => return list_presets() as i32,
+        Some(Command::Report(ReportCommand::Merge { output })) => return merge_reports(&output) as i32,
+        Some(Command::Analyze(a)) => Config::new(RunKind::Analyze, &a.common, &ProcessArgs::default(), a.report),
+        None => Config::new(RunKind::Process, &cli.common, &cli.process, None),
     };
-    code as i32
+    match config {
+        Ok(config) => run(&config) as i32,
+        Err(e) => {
+            eprintln!("podclean: {e}");
+            ExitCode::Usage as i32
+        }
+    }
 }
 
 fn list_presets() -> ExitCode {
@@ -187,171 +84,167 @@ fn list_presets() -> ExitCode {
     ExitCode::Ok
 }
 
-fn settings_from(common: &CommonArgs, flags: &ProcessArgs) -> Result<Settings, String> {
-    let mut preset = Preset::load(&common.preset).map_err(|e| e.to_string())?;
-    if let Some(target) = flags.target {
-        preset.loudness.set_target(target);
-    }
-    if let Some(tp) = flags.true_peak {
-        preset.loudness.true_peak_dbtp = tp;
-    }
-    if flags.no_denoise {
-        preset.denoise.enabled = false;
-    }
-    if flags.no_deess {
-        preset.deess.enabled = false;
-    }
-    if flags.no_compress {
-        preset.compressor.enabled = false;
-    }
-    preset.validate().map_err(|e| format!("invalid setting: {e}"))?;
-    Ok(Settings {
-        preset,
-        bit_depth: flags.bit_depth,
-    })
+fn usage_error(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("podclean: {message}");
+    ExitCode::Usage
 }
 
-fn run(common: &CommonArgs, flags: &ProcessArgs, report_path: Option<&Path>, analyze: bool) -> ExitCode {
-    let settings = match settings_from(common, flags) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("podclean: {e}");
-            return ExitCode::Usage;
-        }
+fn run(config: &Config) -> ExitCode {
+    let writes_audio = config.kind == RunKind::Process;
+    for notice in &config.notices {
+        eprintln!("podclean: {notice}");
+    }
+    let request = Request {
+        inputs: &config.inputs,
+        output_root: &config.output_root,
+        writes_audio,
+        follow_links: config.follow_links,
+        shard: config.shard,
+        force: config.force,
     };
-    let output_root = match (&common.output, common.inputs.as_slice()) {
-        (Some(dir), _) => dir.clone(),
-        (None, [single]) => discover::default_output_root(single),
-        (None, _) => {
-            eprintln!("podclean: several inputs need an output folder: add -o DIR");
-            return ExitCode::Usage;
-        }
-    };
-    let mut discovery = discover::discover(&common.inputs, &output_root);
-    if let Some(shard) = common.shard {
-        discovery.jobs.retain(|job| shard.contains(&job.input_rel));
-        discovery.problems.retain(|problem| shard.contains(&problem.input_rel));
+    if let Err(refused) = plan::check_inputs(&request) {
+        return usage_error(refused);
     }
-    let manifest = (!analyze).then(|| Manifest::new(&output_root, &settings_fingerprint(&settings)));
-    let mut skipped: Vec<FileReport> = Vec::new();
-    let mut reasons: Vec<String> = Vec::new();
-    if let Some(manifest) = &manifest {
-        let mut todo = Vec::new();
-        for job in std::mem::take(&mut discovery.jobs) {
-            match manifest.up_to_date(&job) {
-                Ok(previous) if !flags.force => skipped.push(previous),
-                Ok(_) => {
-                    reasons.push("forced".into());
-                    todo.push(job);
-                }
-                Err(reason) => {
-                    reasons.push(reason);
-                    todo.push(job);
-                }
-            }
-        }
-        discovery.jobs = todo;
-    }
-    if common.dry_run {
-        return dry_run(&discovery, &skipped, &reasons, analyze);
-    }
-    let _lock = if analyze {
-        None
-    } else {
-        match state::acquire_lock(&output_root, common.shard) {
-            Ok(lock) => Some(lock),
+    let fingerprint = config::settings_fingerprint(&config.settings);
+    // The plan needs the manifest when the output root already exists; nothing is created yet.
+    let existing_root = if writes_audio && config.output_root.is_dir() {
+        match OutDir::root(&config.output_root, false) {
+            Ok(root) => Some(root),
             Err(e) => {
-                eprintln!("podclean: {e}");
-                return match e {
-                    state::LockError::Busy(_) => ExitCode::Busy,
-                    state::LockError::Io(_) => ExitCode::FileFailed,
-                };
+                return usage_error(format!(
+                    "cannot open the output folder {}: {}",
+                    config.output_root.display(),
+                    io_reason(&e)
+                ))
             }
         }
+    } else {
+        None
     };
-    if common.shard.is_none() && !analyze {
-        state::sweep_temporaries(&output_root);
+    let planning_manifest = match &existing_root {
+        Some(root) => Manifest::open(root, &fingerprint, false).unwrap_or_else(|_| Manifest::empty(&fingerprint)),
+        None => Manifest::empty(&fingerprint),
+    };
+    let plan = match plan::build(&request, writes_audio.then_some(&planning_manifest)) {
+        Ok(plan) => plan,
+        Err(refused) => return usage_error(refused),
+    };
+    if config.dry_run {
+        summary::print_plan(&plan, writes_audio);
+        return ExitCode::Ok;
     }
-    for problem in &discovery.problems {
-        eprintln!("podclean: {}: {}", problem.input_rel.display(), problem.reason);
+
+    // From here on things are written. Where the reports go, first: a folder that cannot be
+    // created or written is a usage error, found before any file is processed.
+    let report_target = match (&config.report_path, writes_audio) {
+        (Some(path), _) => ReportTarget::at_path(path),
+        (None, true) => OutDir::root(&config.output_root, true).map(|dir| ReportTarget {
+            dir,
+            stem: config
+                .shard
+                .map(|s| s.report_name().trim_end_matches(".json").to_string())
+                .unwrap_or_else(|| REPORT_STEM.to_string()),
+        }),
+        (None, false) => OutDir::root(&config.output_root, true).map(|dir| ReportTarget {
+            dir,
+            stem: ANALYSIS_STEM.to_string(),
+        }),
+    };
+    let report_target = match report_target {
+        Ok(target) => target,
+        Err(e) => {
+            return usage_error(format!(
+                "cannot create the output folder {}: {}",
+                config.report_path.as_deref().unwrap_or(&config.output_root).display(),
+                io_reason(&e)
+            ))
+        }
+    };
+    let output = if writes_audio {
+        match open_output(config, &report_target.dir, &fingerprint) {
+            Ok(output) => Some(output),
+            Err(code) => return code,
+        }
+    } else {
+        None
+    };
+
+    for item in &plan.items {
+        if let plan::Action::Fail(error) = &item.action {
+            eprintln!("podclean: {}: {}", item.job.input_rel.display(), error.message);
+        }
     }
-    let total = discovery.jobs.len();
-    let interactive = std::io::stderr().is_terminal()
-        && !common.quiet
-        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    if !common.quiet {
-        let skipping = if skipped.is_empty() {
+    let total = plan.to_process().count();
+    if !config.quiet {
+        let skipped = plan
+            .items
+            .iter()
+            .filter(|i| matches!(i.action, plan::Action::Skip(_)))
+            .count();
+        let skipping = if skipped == 0 {
             String::new()
         } else {
-            format!(", {} up to date", skipped.len())
+            format!(", {skipped} up to date")
         };
         eprintln!(
             "podclean{}: {total} audio file{} to do{skipping} ({} ignored) → {}",
-            if analyze { " analyze" } else { "" },
+            if writes_audio { "" } else { " analyze" },
             if total == 1 { "" } else { "s" },
-            discovery.ignored.len(),
-            if analyze {
-                "report only".to_string()
+            plan.ignored.len(),
+            if writes_audio {
+                config.output_root.display().to_string()
             } else {
-                output_root.display().to_string()
+                report_target.json_path().display().to_string()
             }
         );
     }
-    let mode = if analyze {
-        Mode::Analyze
-    } else {
-        Mode::Process {
-            output_root: output_root.clone(),
-            settings: Box::new(settings.clone()),
-        }
-    };
-    let jobs = common
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
 
     let cancel = Arc::new(AtomicBool::new(false));
-    let interrupts = Arc::new(AtomicUsize::new(0));
-    {
-        let cancel = Arc::clone(&cancel);
-        let interrupts = Arc::clone(&interrupts);
-        let _ = ctrlc::set_handler(move || {
-            if interrupts.fetch_add(1, Ordering::SeqCst) == 0 {
-                cancel.store(true, Ordering::SeqCst);
-                eprintln!("\npodclean: interrupted — finishing cleanly (press Ctrl-C again to quit at once)");
-            } else {
-                // Outputs only ever appear by rename of a complete file, so exiting here
-                // leaves at most hidden temporaries, which the next run replaces.
-                std::process::exit(ExitCode::Interrupted as i32);
-            }
-        });
-    }
-
-    let observer = progress::Progress::new(&discovery, interactive, common.verbose, common.quiet);
-    let outcome = batch::run(&discovery, &mode, jobs, manifest.as_ref(), &cancel, &observer);
+    install_interrupt_handler(&cancel);
+    let interactive = std::io::stderr().is_terminal()
+        && !config.quiet
+        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let observer = progress::Progress::new(total, interactive, config.verbose, config.quiet);
+    let mode = match &output {
+        Some(output) => Mode::Process {
+            destination: Destination {
+                root: &report_target.dir,
+                manifest: &output.manifest,
+            },
+            claims: &output.claims,
+            settings: &config.settings,
+        },
+        None => Mode::Analyze,
+    };
+    let outcome = batch::run(&plan, mode, config.jobs, &cancel, &observer);
     observer.finish();
 
-    let mut files = outcome.files;
-    files.extend(skipped);
-    let report = BatchReport::new(
-        if analyze { "analyze" } else { "process" },
-        settings.preset.clone(),
-        settings.bit_depth.map(|f| f.label().to_string()),
-        files,
-        discovery.ignored.len(),
+    let mut report = BatchReport::new(
+        if writes_audio { "process" } else { "analyze" },
+        config.settings.preset.clone(),
+        config.settings.bit_depth.map(|f| f.label().to_string()),
+        outcome.files,
+        plan.ignored,
     );
-    let report_name = common
-        .shard
-        .map(|s| s.report_name())
-        .unwrap_or_else(|| REPORT_JSON.to_string());
-    let json_path = report_path
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| output_root.join(report_name));
-    let mut code = write_report(&report, &json_path);
-    if !common.quiet {
-        progress::print_summary(&report, &json_path);
+    report.shard = config.shard.map(|s| s.to_string());
+    report.interrupted = outcome.interrupted || cancel.load(Ordering::SeqCst);
+    let mut code = match report_target.write(&report) {
+        Ok(()) => ExitCode::Ok,
+        Err(e) => {
+            eprintln!(
+                "podclean: cannot write the report {}: {}",
+                report_target.json_path().display(),
+                io_reason(&e)
+            );
+            ExitCode::FileFailed
+        }
+    };
+    drop(output);
+    if !config.quiet {
+        summary::print_summary(&report, &report_target.json_path());
     }
-    if outcome.cancelled || cancel.load(Ordering::SeqCst) {
+    if report.interrupted {
         return ExitCode::Interrupted;
     }
     if report.files.iter().any(|f| f.status == Status::Failed) {
@@ -360,82 +253,82 @@ fn run(common: &CommonArgs, flags: &ProcessArgs, report_path: Option<&Path>, ana
     code
 }
 
-/// Identifies the settings that shape an output, for the manifest.
-fn settings_fingerprint(settings: &Settings) -> String {
-    let preset = serde_json::to_string(&settings.preset).unwrap_or_default();
-    format!("{preset}|{:?}", settings.bit_depth)
+/// What a processing run holds while it writes: the lock, the manifest and the claims.
+struct Output {
+    _lock: state::RunLock,
+    manifest: Manifest,
+    claims: Claims,
 }
 
-fn write_report(report: &BatchReport, json_path: &Path) -> ExitCode {
-    let csv_path = json_path.with_extension("csv");
-    match report.write_json(json_path).and_then(|_| report.write_csv(&csv_path)) {
-        Ok(()) => ExitCode::Ok,
-        Err(e) => {
-            eprintln!(
-                "podclean: cannot write the report {}: {}",
-                json_path.display(),
-                discover::io_reason(&e)
-            );
-            ExitCode::FileFailed
+fn open_output(config: &Config, root: &OutDir, fingerprint: &str) -> Result<Output, ExitCode> {
+    let lock = match lock::acquire(root, config.shard) {
+        Ok(lock) => lock,
+        Err(state::LockError::Busy(message)) => {
+            eprintln!("podclean: {message}");
+            return Err(ExitCode::Busy);
         }
+        Err(state::LockError::Io(message)) => return Err(usage_error(message)),
+    };
+    let manifest = Manifest::open(root, fingerprint, true).map_err(|e| {
+        usage_error(format!(
+            "cannot write the state folder in {}: {}",
+            root.path().display(),
+            io_reason(&e)
+        ))
+    })?;
+    let claims = Claims::open(root).map_err(usage_error)?;
+    if config.shard.is_none() {
+        // Alone on the folder (exclusive lock): every leftover temporary is a dead run's.
+        root.sweep_temporaries(None);
     }
+    Ok(Output {
+        _lock: lock,
+        manifest,
+        claims,
+    })
 }
 
-fn dry_run(discovery: &discover::Discovery, skipped: &[FileReport], reasons: &[String], analyze: bool) -> ExitCode {
-    let verb = if analyze { "analyze" } else { "process" };
-    for (job, reason) in discovery
-        .jobs
-        .iter()
-        .zip(reasons.iter().map(String::as_str).chain(std::iter::repeat("new")))
-    {
-        if analyze {
-            println!("{verb}  {}", job.input_rel.display());
+/// First Ctrl-C or SIGTERM: stop taking files, abandon running ones cleanly, write the
+/// report. Second: exit at once (outputs only ever appear complete, by rename).
+fn install_interrupt_handler(cancel: &Arc<AtomicBool>) {
+    let cancel = Arc::clone(cancel);
+    let interrupts = Arc::new(AtomicUsize::new(0));
+    let _ = ctrlc::set_handler(move || {
+        if interrupts.fetch_add(1, Ordering::SeqCst) == 0 {
+            cancel.store(true, Ordering::SeqCst);
+            eprintln!("\npodclean: interrupted — finishing cleanly (press Ctrl-C again to quit at once)");
         } else {
-            println!(
-                "{verb}  {} → {}  ({reason})",
-                job.input_rel.display(),
-                job.output_rel.display()
-            );
+            std::process::exit(ExitCode::Interrupted as i32);
         }
-    }
-    for file in skipped {
-        println!("skip     {}  (up to date)", file.input);
-    }
-    for problem in &discovery.problems {
-        println!("fail     {}  ({})", problem.input_rel.display(), problem.reason);
-    }
-    for path in &discovery.ignored {
-        println!("ignore   {}  (not audio by extension, or hidden)", path.display());
-    }
-    ExitCode::Ok
+    });
 }
 
-fn merge(output_root: &Path) -> ExitCode {
-    match state::merge_reports(output_root) {
+fn merge_reports(output_root: &Path) -> ExitCode {
+    let root = match OutDir::root(output_root, false) {
+        Ok(root) => root,
+        Err(e) => return usage_error(format!("cannot open {}: {}", output_root.display(), io_reason(&e))),
+    };
+    match merge::merge(&root) {
         Ok(report) => {
-            let path = output_root.join(REPORT_JSON);
-            let code = write_report(&report, &path);
-            progress::print_summary(&report, &path);
-            if code == ExitCode::Ok && report.totals.failed > 0 {
+            let target = ReportTarget {
+                dir: root,
+                stem: REPORT_STEM.to_string(),
+            };
+            if let Err(e) = target.write(&report) {
+                eprintln!(
+                    "podclean: cannot write the report {}: {}",
+                    target.json_path().display(),
+                    io_reason(&e)
+                );
+                return ExitCode::FileFailed;
+            }
+            summary::print_summary(&report, &target.json_path());
+            if report.totals.failed > 0 {
                 ExitCode::FileFailed
             } else {
-                code
+                ExitCode::Ok
             }
         }
-        Err(e) => {
-            eprintln!("podclean: {e}");
-            ExitCode::Usage
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn clap_definition_is_consistent() {
-        Cli::command().debug_assert();
+        Err(e) => usage_error(format!("report merge refused: {e}")),
     }
 }

@@ -1,16 +1,16 @@
-//! Terminal feedback: indicatif bars while the batch runs (overall + one line per running
-//! file), a line per file with `-v`, errors as they happen, and the closing summary table.
+//! Terminal feedback while the batch runs: indicatif bars (overall + one line per running
+//! file), a line per file with `-v`, errors and warnings as they happen.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use podclean::batch::Observer;
-use podclean::discover::{Discovery, Job};
-use podclean::report::{BatchReport, FileReport, Status};
+use podclean::plan::Job;
+use podclean::report::{FileReport, Status};
 
 pub struct Progress {
     bars: Option<Bars>,
@@ -26,10 +26,10 @@ struct Bars {
 }
 
 impl Progress {
-    pub fn new(discovery: &Discovery, interactive: bool, verbose: bool, quiet: bool) -> Progress {
-        let bars = (interactive && !verbose && !discovery.jobs.is_empty()).then(|| {
+    pub fn new(files: usize, interactive: bool, verbose: bool, quiet: bool) -> Progress {
+        let bars = (interactive && !verbose && files > 0).then(|| {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8));
-            let overall = multi.add(ProgressBar::new(discovery.jobs.len() as u64));
+            let overall = multi.add(ProgressBar::new(files as u64));
             overall.set_style(
                 ProgressStyle::with_template("{bar:30} {pos}/{len} files · {msg} · ETA {eta}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -115,6 +115,11 @@ impl Observer for Progress {
                 report.input,
                 report.error.as_deref().unwrap_or("failed")
             )),
+            Status::Pending if !self.quiet => self.print(format!(
+                "podclean: {}: {}",
+                report.input,
+                report.error.as_deref().unwrap_or("pending")
+            )),
             _ if self.verbose => self.print(file_line(report)),
             _ => {}
         }
@@ -135,12 +140,7 @@ fn file_line(report: &FileReport) -> String {
     let fmt = |v: Option<f64>| v.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into());
     let input_i = report.input_loudness.as_ref().and_then(|m| m.integrated_lufs);
     let output = report.output_loudness.as_ref();
-    let status = match report.status {
-        Status::Ok => "ok",
-        Status::Failed => "failed",
-        Status::Silent => "silent",
-        Status::Skipped => "skipped",
-    };
+    let status = report.status.as_str();
     format!(
         "{status:>7}  {}  in {} LUFS → out {} LUFS, {} dBTP, gain {} dB ({:.1} s)",
         report.input,
@@ -150,28 +150,4 @@ fn file_line(report: &FileReport) -> String {
         fmt(report.gain_db),
         report.seconds_taken
     )
-}
-
-pub fn print_summary(report: &BatchReport, report_path: &Path) {
-    let t = &report.totals;
-    let fmt = |v: Option<f64>, unit: &str| v.map(|v| format!("{v:.2} {unit}")).unwrap_or_else(|| "-".into());
-    println!();
-    println!(
-        "  files        {:>5}   ok {}, failed {}, silent {}, skipped {}",
-        t.files, t.ok, t.failed, t.silent, t.skipped
-    );
-    println!("  ignored      {:>5}   (not audio by extension, or hidden)", t.ignored);
-    if report.mode == "process" {
-        println!("  worst deviation from target   {}", fmt(t.worst_deviation_lu, "LU"));
-        println!(
-            "  highest true peak             {}",
-            fmt(t.highest_true_peak_dbtp, "dBTP")
-        );
-    }
-    println!(
-        "  audio        {:.2} h in {:.1} s of work",
-        t.audio_seconds / 3600.0,
-        t.seconds_taken
-    );
-    println!("  report       {}", report_path.display());
 }

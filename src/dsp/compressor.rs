@@ -549,7 +549,7 @@ impl Stage for CompressorStage {
         "compressor"
     }
 
-    fn prepare(&mut self, sample_rate: u32, channels: usize, max_block: usize) {
+    fn prepare(&mut self, sample_rate: u32, channels: usize, max_block: usize) -> Result<(), super::PrepareError> {
         let s = &self.settings;
         self.smoother = AttackRelease::new(s.attack_ms, s.release_ms, sample_rate);
         self.rms = MeanSquare::new(s.rms_window_ms, sample_rate);
@@ -567,6 +567,7 @@ impl Stage for CompressorStage {
         self.detect = vec![0.0; channels];
         self.gains = vec![1.0; max_block.max(1)];
         self.reset();
+        Ok(())
     }
 
     fn process(&mut self, block: &mut [Vec<f32>], frames: usize) {
@@ -669,7 +670,7 @@ mod tests {
 
     fn processed(settings: &CompressorSettings, fs: u32, input: &[Vec<f32>]) -> (Vec<Vec<f32>>, CompressorStage) {
         let mut s = CompressorStage::new(settings);
-        s.prepare(fs, input.len(), 4096);
+        s.prepare(fs, input.len(), 4096).unwrap();
         let out = run_aligned(&mut s, input, 4096);
         (out, s)
     }
@@ -716,7 +717,7 @@ mod tests {
             for step in 0..10 {
                 let peak_db = -54.0 + 6.0 * step as f64;
                 let mut s = stage(settings.clone());
-                s.prepare(fs, 1, 4096);
+                s.prepare(fs, 1, 4096).unwrap();
                 assert_eq!(s.latency(), 0);
                 let x = vec![sine(1000.0, crate::dsp::db_to_amp(peak_db), fs, fs as usize * 2)];
                 let y = run(s.as_mut(), &x, 4096);
@@ -743,7 +744,7 @@ mod tests {
             x.extend((0..len).map(|i| if (i / 240) % 2 == 0 { a } else { -a }));
         }
         let mut s = stage(settings.clone());
-        s.prepare(fs, 1, 4096);
+        s.prepare(fs, 1, 4096).unwrap();
         let y = run(s.as_mut(), std::slice::from_ref(&x), 480);
         y[0].iter()
             .zip(&x)
@@ -808,7 +809,7 @@ mod tests {
         for level_db in [-60.0, -30.0, -3.0] {
             let x = sine(220.0, crate::dsp::db_to_amp(level_db), fs, 3 * fs as usize);
             let mut s = CompressorStage::new(&CompressorSettings::default());
-            s.prepare(fs, 1, 4096);
+            s.prepare(fs, 1, 4096).unwrap();
             assert_eq!(s.latency(), 24_000);
             let y = run_aligned(&mut s, std::slice::from_ref(&x), 4096);
             assert_eq!(y[0], x, "{level_db} dBFS");
@@ -828,7 +829,7 @@ mod tests {
         let quiet = sine(440.0, 0.01, fs, 48_000);
         for detector in [Detector::Rms, Detector::Peak] {
             let mut s = stage(CompressorSettings { detector, ..absolute() });
-            s.prepare(fs, 2, 4096);
+            s.prepare(fs, 2, 4096).unwrap();
             let y = run(s.as_mut(), &[loud.clone(), quiet.clone()], 4096);
             let g0 = rms_db(&y[0][24_000..]) - rms_db(&loud[24_000..]);
             let g1 = rms_db(&y[1][24_000..]) - rms_db(&quiet[24_000..]);
@@ -852,7 +853,7 @@ mod tests {
         let fs = 48_000;
         let x = sine(200.0, 0.01, fs, 48_000);
         let mut s = stage(absolute());
-        s.prepare(fs, 1, 4096);
+        s.prepare(fs, 1, 4096).unwrap();
         let y = run(s.as_mut(), std::slice::from_ref(&x), 4096);
         assert_eq!(y[0], x);
         assert_eq!(s.metrics()[0], ("max_reduction_db", 0.0));
@@ -880,7 +881,7 @@ mod tests {
                 assert_survives_garbage(&make, 48_000, 2);
                 assert_survives_garbage(&make, 8_000, 1);
                 let mut s = make();
-                s.prepare(48_000, 2, 4096);
+                s.prepare(48_000, 2, 4096).unwrap();
                 let y = run(s.as_mut(), &input, 4096);
                 assert!(s.metrics()[0].1 > 1.0, "{mode:?} {detector:?}: {:?}", s.metrics());
                 let lag = crate::dsp::testutil::best_lag(&input[0][..20_000], &y[0][..20_000 + s.latency()], 30_000);
@@ -1017,7 +1018,7 @@ mod tests {
         for (name, gap) in [("silence", vec![0.0f32; 5 * fs as usize]), ("noise", noise)] {
             let x = joined(&gap);
             let mut s = CompressorStage::new(&settings);
-            s.prepare(fs, 1, 4096);
+            s.prepare(fs, 1, 4096).unwrap();
             // The reference reads 0.5 s ahead: 1 s into the gap, the speech has passed it.
             let split = 2 * n + fs as usize;
             let lat = s.latency();

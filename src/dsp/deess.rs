@@ -222,7 +222,7 @@ impl Stage for DeessStage {
         "deess"
     }
 
-    fn prepare(&mut self, sample_rate: u32, channels: usize, max_block: usize) {
+    fn prepare(&mut self, sample_rate: u32, channels: usize, max_block: usize) -> Result<(), super::PrepareError> {
         let fs = sample_rate as f64;
         let crossover = self.settings.frequency_hz / 1.5;
         let top = (self.settings.frequency_hz * 5.0 / 3.0).min(0.45 * fs);
@@ -244,6 +244,7 @@ impl Stage for DeessStage {
         self.band_sq = vec![0.0; chunk];
         self.full_sq = vec![0.0; chunk];
         self.reset();
+        Ok(())
     }
 
     fn process(&mut self, block: &mut [Vec<f32>], frames: usize) {
@@ -359,7 +360,7 @@ mod tests {
     }
 
     fn process(s: &mut dyn Stage, input: &[Vec<f32>]) -> Vec<Vec<f32>> {
-        s.prepare(FS, input.len(), 4096);
+        s.prepare(FS, input.len(), 4096).unwrap();
         run(s, input, 4096)
     }
 
@@ -535,7 +536,7 @@ mod tests {
         ];
         for (name, fs, x, tolerance) in cases {
             let mut s = stage();
-            s.prepare(fs, 1, 4096);
+            s.prepare(fs, 1, 4096).unwrap();
             let y = run(s.as_mut(), std::slice::from_ref(&x), 4096);
             let lag = best_lag(&x, &y[0], 50);
             let fine = subsample_lag(&x, &y[0]);
@@ -554,7 +555,7 @@ mod tests {
     fn real_speech_is_de_essed_on_sibilants_only() {
         let x = upsample_3x(&speech_16k());
         let mut s = DeessStage::new(&DeessSettings::default());
-        s.prepare(FS, 1, 1);
+        s.prepare(FS, 1, 1).unwrap();
         let mut trace = Vec::with_capacity(x.len());
         let mut buf = vec![vec![0.0f32; 1]];
         for &v in &x {
@@ -642,7 +643,7 @@ mod tests {
     fn low_sample_rates_bypass_or_clamp() {
         let x = vec![white_noise(8_000, 4)];
         let mut s = stage();
-        s.prepare(8_000, 1, 4096);
+        s.prepare(8_000, 1, 4096).unwrap();
         assert_eq!(run(s.as_mut(), &x, 4096), x);
         assert_eq!(s.metrics()[3], ("bypassed", 1.0));
         // 11.025 kHz: the band is clamped to 4–5 kHz and still works on a 4.6 kHz hiss.
@@ -656,7 +657,7 @@ mod tests {
         hiss.iter_mut().for_each(|v| *v *= gain);
         let input: Vec<f32> = voice.iter().zip(&hiss).map(|(v, h)| v + h).collect();
         let mut s = stage();
-        s.prepare(fs, 1, 4096);
+        s.prepare(fs, 1, 4096).unwrap();
         let y = run(s.as_mut(), &[input], 4096);
         assert!(y[0].iter().all(|v| v.is_finite()));
         assert_eq!(s.metrics()[3], ("bypassed", 0.0));

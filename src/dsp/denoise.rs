@@ -223,7 +223,7 @@ impl Stage for DenoiseStage {
         "denoise"
     }
 
-    fn prepare(&mut self, sample_rate: u32, channels: usize, _max_block: usize) {
+    fn prepare(&mut self, sample_rate: u32, channels: usize, _max_block: usize) -> Result<(), super::PrepareError> {
         self.channels = (0..channels).map(|_| Channel::new()).collect();
         (self.path, self.latency) = if channels == 0 {
             (Path::Bypass, 0)
@@ -234,9 +234,15 @@ impl Stage for DenoiseStage {
         } else {
             match Resampled::new(sample_rate, channels) {
                 Some((resampled, latency)) => (Path::Resampled(Box::new(resampled)), latency),
-                None => (Path::Bypass, 0),
+                None => {
+                    return Err(super::PrepareError {
+                        stage: "denoise",
+                        reason: format!("cannot convert {sample_rate} Hz to and from RNNoise's 48 kHz"),
+                    })
+                }
             }
         };
+        Ok(())
     }
 
     fn process(&mut self, block: &mut [Vec<f32>], frames: usize) {
@@ -401,7 +407,7 @@ mod tests {
 
     /// Runs `input` through the stage behind an `AlignedChain` (latency trimmed, tail flushed).
     fn run_aligned(amount_db: f64, rate: u32, input: &[Vec<f32>], block: usize) -> (Vec<Vec<f32>>, Metrics) {
-        let mut aligned = AlignedChain::new(stage(amount_db), rate, input.len(), block);
+        let mut aligned = AlignedChain::new(stage(amount_db), rate, input.len(), block).unwrap();
         let out = testutil::run_aligned(&mut aligned, input, block);
         let metrics = aligned.stage().metrics();
         (out, metrics)
@@ -500,13 +506,13 @@ mod tests {
     #[test]
     fn latency_is_whole_frames_at_every_rate() {
         let mut s = stage(20.0);
-        s.prepare(48_000, 1, 4096);
+        s.prepare(48_000, 1, 4096).unwrap();
         assert_eq!(s.latency(), 960);
         for rate in [
             8_000, 11_025, 16_000, 22_050, 24_000, 32_000, 44_100, 88_200, 96_000, 176_400, 192_000,
         ] {
             let mut s = stage(20.0);
-            s.prepare(rate, 2, 4096);
+            s.prepare(rate, 2, 4096).unwrap();
             let Path::Resampled(rs) = &s.path else {
                 panic!("{rate}: not resampled")
             };
@@ -587,7 +593,7 @@ mod tests {
             testutil::assert_survives_garbage(&|| Box::new(stage(20.0)), rate, 2);
             // After NaN/Inf and full-scale DC the RNNoise state must still produce sound.
             let mut s = stage(20.0);
-            s.prepare(rate, 1, 4096);
+            s.prepare(rate, 1, 4096).unwrap();
             let n = rate as usize / 2;
             let mut x: Vec<f32> = (0..n)
                 .map(|i| if i % 3 == 0 { f32::NAN } else { f32::INFINITY })

@@ -302,12 +302,13 @@ impl Stage for HighpassStage {
         "highpass"
     }
 
-    fn prepare(&mut self, sample_rate: u32, channels: usize, _max_block: usize) {
+    fn prepare(&mut self, sample_rate: u32, channels: usize, _max_block: usize) -> Result<(), super::PrepareError> {
         let fs = sample_rate as f64;
         // Validated presets never get near Nyquist; this only guards absurd rates.
         let corner = self.settings.frequency_hz.min(0.45 * fs);
         let taps = design_taps(fs, corner, self.settings.order);
         self.convolver = Some(Convolver::new(&taps, channels));
+        Ok(())
     }
 
     fn process(&mut self, block: &mut [Vec<f32>], frames: usize) {
@@ -356,7 +357,7 @@ mod tests {
 
     fn prepared(order: u32, frequency_hz: f64, sample_rate: u32, channels: usize) -> HighpassStage {
         let mut s = HighpassStage::new(&settings(order, frequency_hz));
-        s.prepare(sample_rate, channels, 4096);
+        s.prepare(sample_rate, channels, 4096).unwrap();
         s
     }
 
@@ -498,7 +499,7 @@ mod tests {
     /// Runs `input` (mono) through an `AlignedChain` around the high-pass in blocks, then
     /// flushes; returns the aligned output.
     fn aligned(settings: &HighpassSettings, sample_rate: u32, input: &[f32], block: usize) -> Vec<f32> {
-        let mut chain = AlignedChain::new(HighpassStage::new(settings), sample_rate, 1, block);
+        let mut chain = AlignedChain::new(HighpassStage::new(settings), sample_rate, 1, block).unwrap();
         let mut out = Vec::with_capacity(input.len());
         let mut buf = vec![vec![0.0f32; block]];
         for chunk in input.chunks(block) {

@@ -250,7 +250,7 @@ impl Stage for Limiter {
         "limiter"
     }
 
-    fn prepare(&mut self, sample_rate: u32, channels: usize, max_block: usize) {
+    fn prepare(&mut self, sample_rate: u32, channels: usize, max_block: usize) -> Result<(), super::PrepareError> {
         let max_block = max_block.max(1);
         let mut detector = TruePeakDetector::new(sample_rate, channels, max_block);
         // Only readings above the threshold change the gain, so the detector may skip quiet
@@ -277,6 +277,7 @@ impl Stage for Limiter {
         self.box_ring = vec![0.0; self.lookahead];
         self.delay = vec![vec![0.0; self.latency]; channels];
         self.reset();
+        Ok(())
     }
 
     fn process(&mut self, block: &mut [Vec<f32>], frames: usize) {
@@ -371,7 +372,7 @@ mod tests {
     /// Runs `input` through `limiter` in blocks of `block` frames with its latency trimmed, so
     /// output frame i lines up with input frame i.
     fn limit(limiter: Limiter, rate: u32, input: &[Vec<f32>], block: usize) -> Run {
-        let mut aligned = AlignedChain::new(limiter, rate, input.len(), block);
+        let mut aligned = AlignedChain::new(limiter, rate, input.len(), block).unwrap();
         let out = crate::dsp::testutil::run_aligned(&mut aligned, input, block);
         Run {
             out,
@@ -498,7 +499,8 @@ mod tests {
                 rate,
                 1,
                 480,
-            );
+            )
+            .unwrap();
             let out = crate::dsp::testutil::run_aligned(&mut aligned, &scaled, 480);
             let energy: f64 = out[0].iter().map(|&v| (v as f64) * (v as f64)).sum();
             (10.0 * energy.log10(), aligned.stage().loudness_slope_estimate())
@@ -542,12 +544,12 @@ mod tests {
     fn latency_is_exact() {
         for rate in [8_000, 44_100, 48_000, 96_000] {
             let mut limiter = Limiter::new(-1.0, 5.0, 100.0);
-            limiter.prepare(rate, 1, 64);
+            limiter.prepare(rate, 1, 64).unwrap();
             let lookahead = (5.0 * rate as f64 / 1000.0).round() as usize;
             assert_eq!(limiter.latency(), 2 * 16 + lookahead - 1, "{rate} Hz");
             // Look-ahead never shorter than the detector's 32-frame support.
             let mut short = Limiter::new(-1.0, 0.1, 100.0);
-            short.prepare(rate, 1, 64);
+            short.prepare(rate, 1, 64).unwrap();
             assert_eq!(
                 short.latency(),
                 2 * 16 + 32.max((0.1 * rate as f64 / 1000.0).round() as usize) - 1
@@ -577,7 +579,7 @@ mod tests {
         assert_survives_garbage(&|| Box::new(Limiter::new(-1.0, 0.0, 0.0)), 44_100, 1);
         // Non-finite input comes out as silence, not as NaN, and the limiter carries on.
         let mut limiter = Limiter::new(-1.0, 5.0, 100.0);
-        limiter.prepare(rate, 1, 512);
+        limiter.prepare(rate, 1, 512).unwrap();
         let garbage = [[f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e30].repeat(256)];
         let out = run(&mut limiter, &garbage, 512);
         assert!(out[0].iter().all(|s| s.is_finite() && s.abs() <= 1.0));

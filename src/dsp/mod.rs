@@ -25,7 +25,8 @@ pub trait Stage: Send {
     /// Short stable name used in reports (`"highpass"`, `"denoise"`, ...).
     fn name(&self) -> &'static str;
     /// Allocate state for this rate / channel count / largest block. Called before `process`.
-    fn prepare(&mut self, sample_rate: u32, channels: usize, max_block: usize);
+    /// A stage that cannot run on this stream says why: it never silently does nothing.
+    fn prepare(&mut self, sample_rate: u32, channels: usize, max_block: usize) -> Result<(), PrepareError>;
     /// Process `frames` frames of each channel of `block` in place.
     fn process(&mut self, block: &mut [Vec<f32>], frames: usize);
     /// Frames of delay this stage adds (valid after `prepare`).
@@ -43,6 +44,14 @@ pub trait Stage: Send {
     fn speech_track(&self) -> Option<&[f32]> {
         None
     }
+}
+
+/// Why a stage cannot run on a stream (its rate or channel count, say).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{stage} cannot run on this stream: {reason}")]
+pub struct PrepareError {
+    pub stage: &'static str,
+    pub reason: String,
 }
 
 /// Length of one hop of a [`Stage::speech_track`], in seconds (RNNoise's and DeepFilterNet's
@@ -93,10 +102,11 @@ impl Stage for Chain {
         "chain"
     }
 
-    fn prepare(&mut self, sample_rate: u32, channels: usize, max_block: usize) {
+    fn prepare(&mut self, sample_rate: u32, channels: usize, max_block: usize) -> Result<(), PrepareError> {
         for stage in &mut self.stages {
-            stage.prepare(sample_rate, channels, max_block);
+            stage.prepare(sample_rate, channels, max_block)?;
         }
+        Ok(())
     }
 
     fn process(&mut self, block: &mut [Vec<f32>], frames: usize) {
@@ -127,15 +137,15 @@ pub struct AlignedChain<S: Stage> {
 }
 
 impl<S: Stage> AlignedChain<S> {
-    pub fn new(mut stage: S, sample_rate: u32, channels: usize, max_block: usize) -> Self {
-        stage.prepare(sample_rate, channels, max_block);
+    pub fn new(mut stage: S, sample_rate: u32, channels: usize, max_block: usize) -> Result<Self, PrepareError> {
+        stage.prepare(sample_rate, channels, max_block)?;
         let latency = stage.latency();
-        Self {
+        Ok(Self {
             stage,
             skip_left: latency,
             flush_left: latency,
             max_block,
-        }
+        })
     }
 
     pub fn stage(&self) -> &S {
@@ -221,8 +231,9 @@ mod tests {
         fn name(&self) -> &'static str {
             "delay"
         }
-        fn prepare(&mut self, _: u32, channels: usize, _: usize) {
+        fn prepare(&mut self, _: u32, channels: usize, _: usize) -> Result<(), PrepareError> {
             self.lines = vec![std::iter::repeat_n(0.0, self.n).collect(); channels];
+            Ok(())
         }
         fn process(&mut self, block: &mut [Vec<f32>], frames: usize) {
             for (line, channel) in self.lines.iter_mut().zip(block.iter_mut()) {
@@ -246,7 +257,7 @@ mod tests {
                 n: delay,
                 lines: Vec::new(),
             }));
-            let mut aligned = AlignedChain::new(chain, 48_000, 1, block);
+            let mut aligned = AlignedChain::new(chain, 48_000, 1, block).unwrap();
             let input: Vec<f32> = (0..len).map(|i| i as f32 + 1.0).collect();
             let mut out = Vec::new();
             let mut buf = vec![vec![0.0; block]];

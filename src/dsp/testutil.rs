@@ -54,11 +54,11 @@ pub const BLOCK_SIZES: [usize; 4] = [1, 7, 480, 4096];
 pub fn assert_block_size_invariant(make: &dyn Fn() -> Box<dyn Stage>, sample_rate: u32, input: &[Vec<f32>]) {
     let channels = input.len();
     let mut reference_stage = make();
-    reference_stage.prepare(sample_rate, channels, 4096);
+    reference_stage.prepare(sample_rate, channels, 4096).unwrap();
     let reference = run(reference_stage.as_mut(), input, 4096);
     for &block in &BLOCK_SIZES {
         let mut stage = make();
-        stage.prepare(sample_rate, channels, block.max(1));
+        stage.prepare(sample_rate, channels, block.max(1)).unwrap();
         let out = run(stage.as_mut(), input, block);
         assert_eq!(out, reference, "{}: block size {block} differs", stage.name());
     }
@@ -76,7 +76,7 @@ pub fn assert_block_size_invariant(make: &dyn Fn() -> Box<dyn Stage>, sample_rat
 /// recovers (finite, bounded output) on normal signal afterwards.
 pub fn assert_survives_garbage(make: &dyn Fn() -> Box<dyn Stage>, sample_rate: u32, channels: usize) {
     let mut stage = make();
-    stage.prepare(sample_rate, channels, 4096);
+    stage.prepare(sample_rate, channels, 4096).unwrap();
     let len = sample_rate as usize / 2;
     let mut input = vec![vec![0.0f32; len * 3]; channels];
     for ch in input.iter_mut() {

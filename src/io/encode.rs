@@ -56,7 +56,31 @@ impl WavWriter {
     /// the default for the count: mono = front centre, stereo = front left/right, more =
     /// unassigned.
     pub fn create(path: &Path, sample_rate: u32, channels: usize, format: SampleFormat) -> io::Result<WavWriter> {
-        Self::open(path, sample_rate, channels, format, default_mask(channels))
+        Self::open(
+            File::create(path)?,
+            sample_rate,
+            channels,
+            format,
+            default_mask(channels),
+        )
+    }
+
+    /// Writes into `file` (open for writing; truncated first), the channel mask from `roles`
+    /// as [`WavWriter::create_with_layout`] does.
+    pub fn into_file(
+        file: File,
+        sample_rate: u32,
+        channels: usize,
+        format: SampleFormat,
+        roles: &[ChannelRole],
+    ) -> io::Result<WavWriter> {
+        let mask = if roles.len() == channels {
+            mask_for(roles)
+        } else {
+            default_mask(channels)
+        };
+        file.set_len(0)?;
+        Self::open(file, sample_rate, channels, format, mask)
     }
 
     /// Like [`WavWriter::create`], with the channel mask derived from the input's roles
@@ -75,10 +99,16 @@ impl WavWriter {
                 roles.len()
             )));
         }
-        Self::open(path, sample_rate, channels, format, mask_for(roles))
+        Self::open(File::create(path)?, sample_rate, channels, format, mask_for(roles))
     }
 
-    fn open(path: &Path, sample_rate: u32, channels: usize, format: SampleFormat, mask: u32) -> io::Result<WavWriter> {
+    fn open(
+        mut file: File,
+        sample_rate: u32,
+        channels: usize,
+        format: SampleFormat,
+        mask: u32,
+    ) -> io::Result<WavWriter> {
         let bytes_per_sample = bytes_per_sample(format);
         let block_align = channels * bytes_per_sample;
         if channels == 0 || block_align > usize::from(u16::MAX) {
@@ -88,7 +118,7 @@ impl WavWriter {
             return Err(invalid("cannot write a WAV file at 0 Hz".into()));
         }
         let header = header(sample_rate, channels, format, mask);
-        let file = File::create(path)?;
+        file.seek(SeekFrom::Start(0))?;
         let mut file = BufWriter::with_capacity(1 << 20, file);
         file.write_all(&header)?;
         Ok(WavWriter {

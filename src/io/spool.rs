@@ -4,11 +4,10 @@
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Writes planar blocks to the spool file.
 pub struct SpoolWriter {
-    path: PathBuf,
     file: BufWriter<File>,
     channels: usize,
     frames: u64,
@@ -16,6 +15,8 @@ pub struct SpoolWriter {
 }
 
 impl SpoolWriter {
+    /// Creates (or truncates) a spool file at `path` (benchmarks and tests; the pipeline uses
+    /// a nameless file from [`crate::fsutil::OutDir::anonymous_file`]).
     pub fn create(path: &Path, channels: usize) -> io::Result<Self> {
         let file = std::fs::OpenOptions::new()
             .read(true)
@@ -23,8 +24,14 @@ impl SpoolWriter {
             .create(true)
             .truncate(true)
             .open(path)?;
+        Self::from_file(file, channels)
+    }
+
+    /// Spools into `file`, which must be open for reading and writing, from its start.
+    pub fn from_file(file: File, channels: usize) -> io::Result<Self> {
+        file.set_len(0)?;
+        (&file).seek(SeekFrom::Start(0))?;
         Ok(Self {
-            path: path.to_path_buf(),
             file: BufWriter::with_capacity(1 << 18, file),
             channels,
             frames: 0,
@@ -50,7 +57,6 @@ impl SpoolWriter {
     pub fn finish(self) -> io::Result<Spool> {
         let file = self.file.into_inner().map_err(|e| e.into_error())?;
         Ok(Spool {
-            path: self.path,
             file,
             channels: self.channels,
             frames: self.frames,
@@ -60,7 +66,6 @@ impl SpoolWriter {
 
 /// A finished spool that can be read from the start any number of times.
 pub struct Spool {
-    path: PathBuf,
     file: File,
     channels: usize,
     frames: u64,
@@ -69,10 +74,6 @@ pub struct Spool {
 impl Spool {
     pub fn frames(&self) -> u64 {
         self.frames
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     pub fn reader(&mut self) -> io::Result<SpoolReader<'_>> {

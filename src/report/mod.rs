@@ -1,11 +1,17 @@
 //! The batch report: per-file rows plus the effective settings and totals, as serde data,
-//! written as JSON (the full record) and CSV (one flat row per file, for spreadsheets).
+//! written as JSON (the full record) and CSV (one flat row per file, for spreadsheets), and
+//! merged from shard reports.
+
+pub mod csv;
+pub mod merge;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::ffi::OsStr;
 use std::path::Path;
 
+use crate::error::ErrorKind;
+use crate::fsutil::OutDir;
 use crate::loudness::Measurement;
 use crate::preset::Preset;
 
@@ -20,6 +26,21 @@ pub enum Status {
     Silent,
     /// Up to date from an earlier run; not processed again.
     Skipped,
+    /// Not done by this run: it was interrupted first, or another run is making the output
+    /// right now (`error` says which). The next run does it.
+    Pending,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Failed => "failed",
+            Status::Silent => "silent",
+            Status::Skipped => "skipped",
+            Status::Pending => "pending",
+        }
+    }
 }
 
 /// Figures a stage reports about one file, by name (e.g. `max_reduction_db`).
@@ -32,8 +53,11 @@ pub struct FileReport {
     /// Output path relative to the output root (`null` if nothing was written).
     pub output: Option<String>,
     pub status: Status,
-    /// Why the file failed (or is silent), in a sentence a person can act on.
+    /// Why the file failed (or is silent, or pending), in a sentence a person can act on.
     pub error: Option<String>,
+    /// What kind of failure, as a stable name scripts can match on (`null` unless failed).
+    #[serde(default)]
+    pub error_kind: Option<ErrorKind>,
     /// Things that did not stop processing but deserve a look (damaged frames, capped gain).
     pub warnings: Vec<String>,
     /// What was decided for this file and why (e.g. the mono target), for the record.
@@ -67,6 +91,7 @@ impl FileReport {
             output: None,
             status: Status::Failed,
             error: None,
+            error_kind: None,
             warnings: Vec::new(),
             notes: Vec::new(),
             input_loudness: None,
@@ -86,10 +111,60 @@ impl FileReport {
         }
     }
 
-    pub fn failed(input: String, error: String) -> Self {
+    pub fn failed(input: String, error: &crate::error::Error) -> Self {
         FileReport {
-            error: Some(error),
+            error: Some(error.message.clone()),
+            error_kind: Some(error.kind),
             ..FileReport::new(input)
+        }
+    }
+
+    /// A row for a file this run did not get to, and why.
+    pub fn pending(input: String, why: String) -> Self {
+        FileReport {
+            status: Status::Pending,
+            error: Some(why),
+            ..FileReport::new(input)
+        }
+    }
+
+    /// Replaces every non-finite number by "undefined": JSON has no infinity, and `null` is
+    /// what the report uses for a figure that does not exist.
+    fn make_finite(&mut self) {
+        let fix = |v: &mut Option<f64>| {
+            if v.is_some_and(|x| !x.is_finite()) {
+                *v = None;
+            }
+        };
+        for m in [&mut self.input_loudness, &mut self.output_loudness]
+            .into_iter()
+            .flatten()
+        {
+            for v in [
+                &mut m.integrated_lufs,
+                &mut m.lra_lu,
+                &mut m.true_peak_dbtp,
+                &mut m.sample_peak_dbfs,
+                &mut m.max_momentary_lufs,
+                &mut m.max_short_term_lufs,
+            ] {
+                fix(v);
+            }
+        }
+        for v in [
+            &mut self.target_lufs,
+            &mut self.cleaned_integrated_lufs,
+            &mut self.gain_db,
+            &mut self.limiter_max_reduction_db,
+            &mut self.duration_s,
+        ] {
+            fix(v);
+        }
+        for metrics in self.processing.values_mut() {
+            metrics.retain(|_, v| v.is_finite());
+        }
+        if !self.seconds_taken.is_finite() {
+            self.seconds_taken = 0.0;
         }
     }
 
@@ -107,6 +182,8 @@ pub struct Totals {
     pub failed: usize,
     pub silent: usize,
     pub skipped: usize,
+    #[serde(default)]
+    pub pending: usize,
     /// Files not processed because they are not audio by extension (or hidden).
     pub ignored: usize,
     /// Largest |output − target| over files with an output, in LU.
@@ -117,16 +194,32 @@ pub struct Totals {
     pub seconds_taken: f64,
 }
 
+/// A path that was looked at and left alone, and why (not audio, hidden, a link not followed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ignored {
+    pub path: String,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchReport {
     pub podclean_version: String,
     /// `"process"` or `"analyze"`.
     pub mode: String,
+    /// `"K/N"` when this is one shard's report.
+    #[serde(default)]
+    pub shard: Option<String>,
+    /// The run stopped before every file was done: `pending` rows say which were not.
+    #[serde(default)]
+    pub interrupted: bool,
     pub settings: Preset,
     /// Output sample format override from the command line, if any.
     pub bit_depth: Option<String>,
     pub totals: Totals,
     pub files: Vec<FileReport>,
+    /// What was left alone, and why.
+    #[serde(default)]
+    pub ignored: Vec<Ignored>,
 }
 
 impl BatchReport {
@@ -135,34 +228,77 @@ impl BatchReport {
         settings: Preset,
         bit_depth: Option<String>,
         files: Vec<FileReport>,
-        ignored: usize,
+        ignored: Vec<Ignored>,
     ) -> Self {
         let mut report = BatchReport {
             podclean_version: env!("CARGO_PKG_VERSION").to_string(),
             mode: mode.to_string(),
+            shard: None,
+            interrupted: false,
             settings,
             bit_depth,
             totals: Totals::default(),
             files,
+            ignored,
         };
+        report.files.iter_mut().for_each(FileReport::make_finite);
         report.files.sort_by(|a, b| a.input.cmp(&b.input));
-        report.totals = Totals::of(&report.files, ignored);
+        report.ignored.sort_by(|a, b| a.path.cmp(&b.path));
+        report.totals = Totals::of(&report.files, report.ignored.len());
         report
     }
 
-    pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
-        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        write_atomically(path, text.as_bytes())
+    pub fn to_json(&self) -> std::io::Result<Vec<u8>> {
+        serde_json::to_vec_pretty(self).map_err(std::io::Error::other)
     }
 
-    pub fn write_csv(&self, path: &Path) -> std::io::Result<()> {
-        let mut writer = csv::Writer::from_writer(Vec::new());
-        writer.write_record(CSV_HEADER).map_err(std::io::Error::other)?;
-        for file in &self.files {
-            writer.write_record(csv_row(file)).map_err(std::io::Error::other)?;
+    /// Writes `STEM.json` and `STEM.csv` into `dir`, each atomically.
+    pub fn write(&self, dir: &OutDir, stem: &str) -> std::io::Result<()> {
+        dir.write_atomically(OsStr::new(&format!("{stem}.json")), &self.to_json()?)?;
+        dir.write_atomically(OsStr::new(&format!("{stem}.csv")), &csv::to_csv(self)?)
+    }
+}
+
+/// Where a report goes: a folder and a file stem (`podclean-report` → `.json`, `.csv`).
+#[derive(Debug)]
+pub struct ReportTarget {
+    pub dir: OutDir,
+    pub stem: String,
+}
+
+impl ReportTarget {
+    /// The report at a path the user named (`r.json`, `r.csv` or `r`): both files are written
+    /// beside each other whatever extension was given.
+    pub fn at_path(path: &Path) -> std::io::Result<ReportTarget> {
+        let folder = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let stem = match name.rsplit_once('.') {
+            Some((stem, ext)) if ["json", "csv", "html"].contains(&ext.to_ascii_lowercase().as_str()) => {
+                stem.to_string()
+            }
+            _ => name,
+        };
+        if stem.is_empty() {
+            return Err(std::io::Error::other(format!("{} is not a file name", path.display())));
         }
-        let bytes = writer.into_inner().map_err(|e| std::io::Error::other(e.to_string()))?;
-        write_atomically(path, &bytes)
+        Ok(ReportTarget {
+            dir: OutDir::root(folder, true)?,
+            stem,
+        })
+    }
+
+    pub fn json_path(&self) -> std::path::PathBuf {
+        self.dir.path().join(format!("{}.json", self.stem))
+    }
+
+    pub fn write(&self, report: &BatchReport) -> std::io::Result<()> {
+        report.write(&self.dir, &self.stem)
     }
 }
 
@@ -178,6 +314,7 @@ impl Totals {
             failed: count(Status::Failed),
             silent: count(Status::Silent),
             skipped: count(Status::Skipped),
+            pending: count(Status::Pending),
             ignored,
             worst_deviation_lu: max(&mut files.iter().filter_map(|f| f.deviation_lu()).map(f64::abs)),
             highest_true_peak_dbtp: max(&mut files
@@ -187,115 +324,6 @@ impl Totals {
             seconds_taken: files.iter().map(|f| f.seconds_taken).sum(),
         }
     }
-}
-
-const MEASURES: [&str; 6] = [
-    "integrated_lufs",
-    "lra_lu",
-    "true_peak_dbtp",
-    "sample_peak_dbfs",
-    "max_momentary_lufs",
-    "max_short_term_lufs",
-];
-
-const CSV_HEADER: [&str; 27] = [
-    "input",
-    "output",
-    "status",
-    "error",
-    "input_integrated_lufs",
-    "input_lra_lu",
-    "input_true_peak_dbtp",
-    "input_sample_peak_dbfs",
-    "input_max_momentary_lufs",
-    "input_max_short_term_lufs",
-    "output_integrated_lufs",
-    "output_lra_lu",
-    "output_true_peak_dbtp",
-    "output_sample_peak_dbfs",
-    "output_max_momentary_lufs",
-    "output_max_short_term_lufs",
-    "target_lufs",
-    "gain_db",
-    "limiter_max_reduction_db",
-    "passes",
-    "duration_s",
-    "sample_rate",
-    "channels",
-    "codec",
-    "output_format",
-    "seconds_taken",
-    "warnings",
-];
-
-fn csv_row(file: &FileReport) -> Vec<String> {
-    let num = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_default();
-    let measures = |m: &Option<Measurement>| -> Vec<String> {
-        let m = m.clone().unwrap_or_default();
-        let values = [
-            m.integrated_lufs,
-            m.lra_lu,
-            m.true_peak_dbtp,
-            m.sample_peak_dbfs,
-            m.max_momentary_lufs,
-            m.max_short_term_lufs,
-        ];
-        debug_assert_eq!(values.len(), MEASURES.len());
-        values.iter().map(|v| num(*v)).collect()
-    };
-    let status = serde_json::to_value(file.status)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default();
-    let mut row = vec![
-        file.input.clone(),
-        file.output.clone().unwrap_or_default(),
-        status,
-        file.error.clone().unwrap_or_default(),
-    ];
-    row.extend(measures(&file.input_loudness));
-    row.extend(measures(&file.output_loudness));
-    row.extend([
-        num(file.target_lufs),
-        num(file.gain_db),
-        num(file.limiter_max_reduction_db),
-        file.passes.to_string(),
-        num(file.duration_s),
-        file.sample_rate.map(|r| r.to_string()).unwrap_or_default(),
-        file.channels.map(|c| c.to_string()).unwrap_or_default(),
-        file.codec.clone().unwrap_or_default(),
-        file.output_format.clone().unwrap_or_default(),
-        format!("{:.3}", file.seconds_taken),
-        file.warnings.join("; "),
-    ]);
-    row
-}
-
-/// Writes `bytes` to a temporary name beside `path`, syncs, and renames over `path`, so a
-/// reader never sees half a file.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let temp = dir.join(format!(
-        "{}{}.{}.tmp",
-        crate::discover::TEMP_PREFIX,
-        name,
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
 }
 
 #[cfg(test)]
@@ -341,9 +369,11 @@ mod tests {
             row("b.wav", Status::Ok, Some(-16.0), None),
             row("a.wav", Status::Failed, None, None),
         ];
-        let report = BatchReport::new("process", Preset::load("podcast").unwrap(), None, files, 0);
-        report.write_json(&dir.path().join("r.json")).unwrap();
-        report.write_csv(&dir.path().join("r.csv")).unwrap();
+        let report = BatchReport::new("process", Preset::load("podcast").unwrap(), None, files, Vec::new());
+        ReportTarget::at_path(&dir.path().join("r.csv"))
+            .unwrap()
+            .write(&report)
+            .unwrap();
         let json: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.path().join("r.json")).unwrap()).unwrap();
         assert_eq!(json["files"][0]["input"], "a.wav", "sorted by path");
@@ -354,5 +384,32 @@ mod tests {
         assert!(csv.lines().next().unwrap().starts_with("input,output,status,error"));
         let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(entries.len(), 2, "no temp files left");
+    }
+
+    #[test]
+    fn infinities_become_undefined_not_numbers() {
+        let mut file = row("a.wav", Status::Ok, Some(f64::NEG_INFINITY), Some(f64::INFINITY));
+        file.processing.insert(
+            "deess".into(),
+            [
+                ("max_reduction_db".to_string(), f64::NEG_INFINITY),
+                ("ok".to_string(), 1.5),
+            ]
+            .into(),
+        );
+        file.gain_db = Some(f64::NAN);
+        let report = BatchReport::new(
+            "process",
+            Preset::load("podcast").unwrap(),
+            None,
+            vec![file],
+            Vec::new(),
+        );
+        let json: serde_json::Value = serde_json::from_slice(&report.to_json().unwrap()).unwrap();
+        let row = &json["files"][0];
+        assert!(row["output_loudness"]["integrated_lufs"].is_null());
+        assert!(row["gain_db"].is_null());
+        assert!(row["processing"]["deess"].get("max_reduction_db").is_none());
+        assert_eq!(row["processing"]["deess"]["ok"], 1.5);
     }
 }
