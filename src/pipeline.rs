@@ -19,7 +19,7 @@ use crate::dsp::limiter::Limiter;
 use crate::dsp::{db_to_amp, AlignedChain, Chain, PrepareError};
 use crate::error::{Error, ErrorKind};
 use crate::fsutil::{io_reason, EntryKind, Fingerprint, OutDir};
-use crate::io::decode::{DecodeError, Decoder};
+use crate::io::decode::{DecodeError, DecodeErrorKind, Decoder};
 use crate::io::encode::WavWriter;
 use crate::io::spool::{Spool, SpoolWriter};
 use crate::io::{SampleFormat, StreamInfo};
@@ -103,15 +103,19 @@ impl Control<'_> {
 
 /// The kind of a decoding failure, for the report.
 fn decode_kind(e: &DecodeError) -> ErrorKind {
-    match e {
-        DecodeError::Empty | DecodeError::NotAudio(_) | DecodeError::NoAudioTrack(_) => ErrorKind::NotAudio,
-        DecodeError::UnsupportedCodec(_) => ErrorKind::UnsupportedCodec,
-        DecodeError::UnsupportedFeature { .. }
-        | DecodeError::UnsupportedContainer { .. }
-        | DecodeError::FormatChanged { .. } => ErrorKind::Unsupported,
-        DecodeError::Truncated { .. } => ErrorKind::Truncated,
-        DecodeError::Io(e) => ErrorKind::of_input_io(e),
-        _ => ErrorKind::Corrupt,
+    match e.kind() {
+        DecodeErrorKind::NotFound => ErrorKind::NotFound,
+        DecodeErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+        DecodeErrorKind::NotAFile => ErrorKind::NotARegularFile,
+        DecodeErrorKind::Empty | DecodeErrorKind::NotAudio | DecodeErrorKind::NoAudioTrack => ErrorKind::NotAudio,
+        DecodeErrorKind::UnsupportedCodec => ErrorKind::UnsupportedCodec,
+        DecodeErrorKind::UnsupportedContainer
+        | DecodeErrorKind::UnsupportedChannels
+        | DecodeErrorKind::UnsupportedRate
+        | DecodeErrorKind::FormatChanged => ErrorKind::Unsupported,
+        DecodeErrorKind::Truncated => ErrorKind::Truncated,
+        DecodeErrorKind::Corrupt => ErrorKind::Corrupt,
+        _ => ErrorKind::Io,
     }
 }
 
@@ -148,8 +152,8 @@ fn open_input(job: &Job) -> Result<(File, Fingerprint), FileError> {
 pub fn analyze_file(job: &Job, control: &Control) -> Result<FileReport, FileError> {
     let started = Instant::now();
     let mut report = FileReport::new(job.input_rel.to_string_lossy().into_owned());
-    let (_input, _) = open_input(job)?;
-    let mut decoder = Decoder::open(&job.input).map_err(decode_error)?;
+    let (input, _) = open_input(job)?;
+    let mut decoder = Decoder::open_file(input, &job.input).map_err(decode_error)?;
     let info = decoder.info().clone();
     describe_input(&mut report, &info);
     let mut meter = Meter::new(info.sample_rate, &info.channel_roles, MeterKind::Full)
@@ -190,7 +194,9 @@ pub fn process_file(
     let started = Instant::now();
     let mut report = FileReport::new(job.input_rel.to_string_lossy().into_owned());
     let (input, before) = open_input(job)?;
-    let mut decoder = Decoder::open(&job.input).map_err(decode_error)?;
+    // Decode the very handle that was fingerprinted (reads are positional: sharing it is safe).
+    let handle = input.try_clone().map_err(|e| failed(ErrorKind::Io, io_reason(&e)))?;
+    let mut decoder = Decoder::open_file(handle, &job.input).map_err(decode_error)?;
     let info = decoder.info().clone();
     describe_input(&mut report, &info);
     let format = settings
