@@ -20,7 +20,9 @@ use crate::dsp::{db_to_amp, AlignedChain, Chain, PrepareError};
 use crate::error::{Error, ErrorKind};
 use crate::fsutil::{io_reason, EntryKind, Fingerprint, OutDir};
 use crate::io::decode::{DecodeError, DecodeErrorKind, Decoder};
-use crate::io::encode::WavWriter;
+use crate::io::encode::riff::read_broadcast_chunks;
+use crate::io::encode::tags::SourceTags;
+use crate::io::encode::{Encoder, OutputMetadata, OutputSpec};
 use crate::io::spool::{Spool, SpoolWriter};
 use crate::io::{SampleFormat, StreamInfo};
 use crate::loudness::{Measurement, Meter, MeterKind};
@@ -44,12 +46,16 @@ pub const MAX_LIMITER_MAKEUP_DB: f64 = 12.0;
 /// Limiter headroom below the ceiling on the first pass: meters interpolate between samples
 /// slightly differently, so aim a little under and verify on the written file.
 const INITIAL_MARGIN_DB: f64 = 0.05;
+/// The same for lossy outputs, whose encoding raises true peaks by a few tenths of a dB: a
+/// first guess at that rise, so the decoded file usually passes the first time.
+const LOSSY_INITIAL_MARGIN_DB: f64 = 0.3;
 
 /// What to do with each file.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub preset: Preset,
-    /// Output sample format; `None` keeps the source's (lossy sources become 24-bit).
+    /// Output sample format; `None` keeps the source's (lossy sources become 24-bit). The
+    /// output format and encoder settings are the preset's `[output]` table.
     pub bit_depth: Option<SampleFormat>,
 }
 
@@ -199,10 +205,24 @@ pub fn process_file(
     let mut decoder = Decoder::open_file(handle, &job.input).map_err(decode_error)?;
     let info = decoder.info().clone();
     describe_input(&mut report, &info);
-    let format = settings
-        .bit_depth
-        .unwrap_or_else(|| SampleFormat::for_source(info.source));
-    report.output_format = Some(format.label().to_string());
+    let spec = OutputSpec::plan(
+        job.format,
+        &settings.preset.output,
+        settings.bit_depth,
+        &info,
+        &job.input,
+    )
+    .map_err(|e| failed(ErrorKind::Unsupported, e))?;
+    report.output_format = Some(spec.label());
+    report.notes.extend(spec.notes.iter().cloned());
+    // Read-only, before anything is written: what the output should carry.
+    let source_tags = SourceTags::read(&job.input);
+    let broadcast = read_broadcast_chunks(&job.input).unwrap_or_else(|e| {
+        report
+            .warnings
+            .push(format!("bext/iXML chunks not carried: {}", io_reason(&e)));
+        Default::default()
+    });
 
     let (folder, name) = output_slot(job, destination)?;
     let key = job.key();
@@ -219,6 +239,8 @@ pub fn process_file(
     report.cleaned_integrated_lufs = pass_a.cleaned_integrated;
     report.processing = pass_a.processing.clone();
     let mut spool = pass_a.spool;
+    let duration_ms =
+        u32::try_from(pass_a.frames.saturating_mul(1000) / u64::from(info.sample_rate.max(1))).unwrap_or(u32::MAX);
     let partial = folder.create_temp(&key, "partial").map_err(|e| write_error(&e))?;
 
     // The gain: target − cleaned loudness, capped; unity for silence.
@@ -257,15 +279,38 @@ pub fn process_file(
 
     // Pass B, repeated with a corrected gain while the written output misses.
     let ceiling = loudness.true_peak_dbtp;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let history = format!(
+        "cleaned and normalized, preset {}, target {target} LUFS, ceiling {ceiling} dBTP",
+        settings.preset.name
+    );
+    let metadata = OutputMetadata::prepare(&spec, &source_tags, &broadcast, duration_ms, now, &history);
+    report.tags_carried = Some(metadata.carried.tags);
+    report.chapters_carried = Some(metadata.carried.chapters);
+    report.warnings.extend(metadata.carried.warnings.iter().cloned());
+    report.notes.extend(metadata.carried.notes.iter().cloned());
+    let output = Output {
+        spec: &spec,
+        metadata: &metadata,
+        file: partial.file(),
+        path: partial.path(),
+        frames: pass_a.frames,
+    };
     let gain_limit = gain_db + MAX_LIMITER_MAKEUP_DB;
-    let mut margin = INITIAL_MARGIN_DB;
+    let mut margin = if spec.format.is_lossy() {
+        LOSSY_INITIAL_MARGIN_DB
+    } else {
+        INITIAL_MARGIN_DB
+    };
     let mut previous: Option<(f64, f64)> = None;
     let mut outcome;
     let mut passes = 0;
     loop {
         control.check()?;
         passes += 1;
-        outcome = run_pass_b(&mut spool, &info, settings, format, gain_db, margin, partial.file())?;
+        outcome = run_pass_b(&mut spool, &info, settings, &output, gain_db, margin)?;
         let out = &outcome.measurement;
         let peak_ok = out.true_peak_dbtp.is_none_or(|tp| tp <= ceiling);
         let miss = match (aim, out.integrated_lufs) {
@@ -295,6 +340,16 @@ pub fn process_file(
     }
     report.passes = passes;
     report.gain_db = Some(gain_db);
+    report.bitrate_kbps = (pass_a.frames > 0)
+        .then(|| outcome.audio_bytes as f64 * 8.0 / (pass_a.frames as f64 / f64::from(info.sample_rate)) / 1000.0);
+    report.output_measured_on = Some(
+        if spec.format.is_lossy() {
+            "decoded output file"
+        } else {
+            "samples written"
+        }
+        .to_string(),
+    );
     report.limiter_max_reduction_db = Some(outcome.limiter_max_reduction_db);
     if let (Aim::Target(target), Some(measured)) = (aim, outcome.measurement.integrated_lufs) {
         if (measured - target).abs() > TOLERANCE_LU {
@@ -547,16 +602,29 @@ struct PassB {
     measurement: Measurement,
     limiter_max_reduction_db: f64,
     limiter_slope_estimate: f64,
+    /// Bytes of coded audio in the file (tags and headers excluded).
+    audio_bytes: u64,
+}
+
+/// Where and how pass B writes.
+struct Output<'a> {
+    spec: &'a OutputSpec,
+    metadata: &'a OutputMetadata,
+    /// The partial output, rewritten by every pass.
+    file: &'a File,
+    /// Its name, for decoding it where the handle cannot be named.
+    path: std::path::PathBuf,
+    /// The input's length: the written file must decode to exactly this.
+    frames: u64,
 }
 
 fn run_pass_b(
     spool: &mut Spool,
     info: &StreamInfo,
     settings: &Settings,
-    format: SampleFormat,
+    output: &Output,
     gain_db: f64,
     margin_db: f64,
-    partial: &File,
 ) -> Result<PassB, FileError> {
     let loudness = &settings.preset.loudness;
     let limiter_settings = &settings.preset.limiter;
@@ -569,9 +637,10 @@ fn run_pass_b(
     let mut limiter = AlignedChain::new(limiter, info.sample_rate, info.channels, BLOCK_FRAMES)?;
     let mut meter = Meter::new(info.sample_rate, &info.channel_roles, MeterKind::Full)
         .map_err(|e| failed(ErrorKind::Unsupported, e))?;
-    let file = partial.try_clone().map_err(|e| write_error(&e))?;
-    let mut writer = WavWriter::into_file(file, info.sample_rate, info.channels, format, &info.channel_roles)
-        .map_err(|e| write_error(&e))?;
+    let file = output.file.try_clone().map_err(|e| write_error(&e))?;
+    let mut writer = Encoder::into_file(file, output.spec, output.metadata).map_err(|e| write_error(&e))?;
+    // Lossless output is metered from the samples written; lossy output from its decoding.
+    let meter_written = !writer.is_lossy();
     let mut block = vec![vec![0.0f32; BLOCK_FRAMES]; info.channels];
     let mut written = vec![vec![0.0f32; BLOCK_FRAMES]; info.channels];
     let gain = db_to_amp(gain_db) as f32;
@@ -585,7 +654,9 @@ fn run_pass_b(
         writer
             .write(block, range.clone(), &mut written)
             .map_err(|e| write_error(&e))?;
-        meter.add(&written, range);
+        if meter_written {
+            meter.add(&written, range);
+        }
         Ok(())
     };
     loop {
@@ -606,12 +677,63 @@ fn run_pass_b(
     while let Some(range) = limiter.flush(&mut block) {
         emit(&block, range, &mut meter)?;
     }
-    writer.finalize().map_err(|e| write_error(&e))?;
+    let (measurement, audio_bytes) = if meter_written {
+        let measurement = meter.finish();
+        let bytes = writer.finalize(Some(&measurement)).map_err(|e| write_error(&e))?;
+        (measurement, bytes)
+    } else {
+        let bytes = writer.finalize(None).map_err(|e| write_error(&e))?;
+        (meter_decoded(output, info)?, bytes)
+    };
     Ok(PassB {
-        measurement: meter.finish(),
+        measurement,
         limiter_max_reduction_db: limiter.stage().max_reduction_db(),
         limiter_slope_estimate: limiter.stage().loudness_slope_estimate(),
+        audio_bytes,
     })
+}
+
+/// A path that opens exactly the file behind `file`: on Linux its `/proc/self/fd` entry (a
+/// name swapped in meanwhile cannot redirect the read), elsewhere `fallback`.
+fn path_of_handle(file: &File, fallback: &Path) -> std::path::PathBuf {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let by_fd = std::path::PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+        if by_fd.exists() {
+            return by_fd;
+        }
+    }
+    let _ = file;
+    fallback.to_path_buf()
+}
+
+/// Decodes the written file and meters it: what a listener's decoder will play. It must
+/// decode to the input's exact length (the encoder's delay and padding trimmed).
+fn meter_decoded(output: &Output, info: &StreamInfo) -> Result<Measurement, FileError> {
+    let what = output.spec.format.extension().to_uppercase();
+    let broken =
+        |e: DecodeError| FileError::Failed(Error::internal(format!("the written {what} does not decode: {e}")));
+    let mut decoder = Decoder::open(&path_of_handle(output.file, &output.path)).map_err(broken)?;
+    let mut meter = Meter::new(info.sample_rate, &info.channel_roles, MeterKind::Full)
+        .map_err(|e| failed(ErrorKind::Unsupported, e))?;
+    let mut block = vec![vec![0.0f32; BLOCK_FRAMES]; info.channels];
+    let mut frames = 0u64;
+    loop {
+        let n = decoder.read(&mut block).map_err(broken)?;
+        if n == 0 {
+            break;
+        }
+        meter.add(&block, 0..n);
+        frames += n as u64;
+    }
+    if frames != output.frames {
+        return Err(FileError::Failed(Error::internal(format!(
+            "the written {what} decodes to {frames} frames, the input has {}",
+            output.frames
+        ))));
+    }
+    Ok(meter.finish())
 }
 
 fn write_error(e: &std::io::Error) -> FileError {

@@ -10,6 +10,7 @@ use crate::dsp::compressor::CompressorSettings;
 use crate::dsp::deess::DeessSettings;
 use crate::dsp::denoise::DenoiseSettings;
 use crate::dsp::highpass::HighpassSettings;
+use crate::io::encode::OutputSettings;
 
 /// The built-in presets, in the order `podclean presets` lists them.
 pub const BUILT_IN: &[(&str, &str)] = &[
@@ -127,6 +128,9 @@ pub struct Preset {
     pub deess: DeessSettings,
     #[serde(default)]
     pub compressor: CompressorSettings,
+    /// Output format and encoder settings.
+    #[serde(default)]
+    pub output: OutputSettings,
 }
 
 impl Preset {
@@ -166,7 +170,8 @@ impl Preset {
         self.highpass.validate()?;
         self.denoise.validate()?;
         self.deess.validate()?;
-        self.compressor.validate()
+        self.compressor.validate()?;
+        self.output.validate()
     }
 
     /// Whether any cleanup stage runs (otherwise pass A only measures and spools).
@@ -215,6 +220,22 @@ mod tests {
         let text = "name = \"x\"\n[loudness]\ntarget_lufs = 3.0\n";
         let err = Preset::parse("mine.toml", text).unwrap_err().to_string();
         assert!(err.contains("loudness.target_lufs"), "{err}");
+    }
+
+    #[test]
+    fn output_table_is_validated_by_key() {
+        let ok = "name = \"x\"\n[output]\nformat = \"flac\"\nflac_level = 8\n";
+        let preset = Preset::parse("mine.toml", ok).unwrap();
+        assert_eq!(preset.output.format, crate::io::encode::FormatChoice::Flac);
+        let bad = "name = \"x\"\n[output]\nmp3_bitrate = 100\n";
+        let err = Preset::parse("mine.toml", bad).unwrap_err().to_string();
+        assert!(err.contains("output.mp3_bitrate"), "{err}");
+        let unknown = "name = \"x\"\n[output]\nformatt = \"mp3\"\n";
+        let err = Preset::parse("mine.toml", unknown).unwrap_err().to_string();
+        assert!(err.contains("formatt"), "{err}");
+        let bad_format = "name = \"x\"\n[output]\nformat = \"ogg\"\n";
+        let err = Preset::parse("mine.toml", bad_format).unwrap_err().to_string();
+        assert!(err.contains("ogg") && err.contains("keep"), "{err}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
+use podclean::io::encode::FormatChoice;
 use podclean::io::SampleFormat;
 use podclean::preset::DEFAULT_PRESET;
 use podclean::state::Shard;
@@ -95,6 +96,15 @@ pub struct ProcessArgs {
     /// Output sample format: 16, 24, 32 or 32f (default: keep the source's; lossy → 24).
     #[arg(long = "bit-depth", value_name = "16|24|32|32f", value_parser = parse_bit_depth)]
     pub bit_depth: Option<SampleFormat>,
+    /// Output format (default: keep — WAV/AIFF → WAV, FLAC/ALAC → FLAC, MP3/AAC/Vorbis → MP3; overrides the preset's [output] format).
+    #[arg(long, value_name = "keep|wav|flac|mp3", value_parser = parse_format)]
+    pub format: Option<FormatChoice>,
+    /// MP3 constant bit rate in kb/s (default: the source's CBR rate, or the VBR quality matching its bit rate).
+    #[arg(long = "mp3-bitrate", value_name = "KBPS")]
+    pub mp3_bitrate: Option<u16>,
+    /// FLAC compression level, 0 (fastest) to 8 (smallest); default 5.
+    #[arg(long = "flac-level", value_name = "0-8")]
+    pub flac_level: Option<u8>,
     /// Switch off the denoiser.
     #[arg(long)]
     pub no_denoise: bool,
@@ -116,6 +126,10 @@ pub struct AnalyzeArgs {
     /// Where to write the report: PATH.json and PATH.csv (a .json or .csv extension is replaced). Default: OUTPUT/podclean-analysis.json.
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
+}
+
+fn parse_format(text: &str) -> Result<FormatChoice, String> {
+    FormatChoice::parse(text).ok_or_else(|| format!("'{text}' is not one of keep, wav, flac, mp3"))
 }
 
 fn parse_bit_depth(text: &str) -> Result<SampleFormat, String> {

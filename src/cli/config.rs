@@ -101,7 +101,20 @@ fn settings_from(common: &CommonArgs, flags: &ProcessArgs) -> Result<Settings, S
     if flags.no_compress {
         preset.compressor.enabled = false;
     }
+    if let Some(format) = flags.format {
+        preset.output.format = format;
+    }
+    if let Some(kbps) = flags.mp3_bitrate {
+        preset.output.mp3_bitrate = Some(kbps);
+    }
+    if let Some(level) = flags.flac_level {
+        preset.output.flac_level = level;
+    }
     preset.validate().map_err(|e| format!("invalid setting: {e}"))?;
+    preset
+        .output
+        .check_bit_depth(flags.bit_depth)
+        .map_err(|e| format!("invalid setting: {e}"))?;
     Ok(Settings {
         preset,
         bit_depth: flags.bit_depth,

@@ -101,6 +101,7 @@ fn run(config: &Config) -> ExitCode {
         follow_links: config.follow_links,
         shard: config.shard,
         force: config.force,
+        format: config.settings.preset.output.format,
     };
     if let Err(refused) = plan::check_inputs(&request) {
         return usage_error(refused);

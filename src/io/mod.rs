@@ -1,4 +1,5 @@
-//! Getting audio in and out: decoding (symphonia), WAV encoding, and the f32 spool between
+//! Getting audio in and out: decoding (symphonia), encoding (WAV, FLAC, MP3, with tags and
+//! broadcast chunks), and the f32 spool between
 //! the two passes.
 
 pub mod decode;

@@ -15,6 +15,7 @@ use walkdir::WalkDir;
 use super::Job;
 use crate::error::{Error, ErrorKind};
 use crate::fsutil::{self, io_reason};
+use crate::io::encode::{FormatChoice, OutputFormat};
 use crate::report::Ignored;
 
 /// Extensions podclean treats as audio (lower case). Anything else is ignored and listed.
@@ -67,9 +68,12 @@ pub struct Walk<'a> {
     pub output_root: Option<&'a Path>,
     /// Follow symbolic links inside input folders (`-L`), without leaving the input roots.
     pub follow_links: bool,
+    /// The output format asked for; it names each output's extension.
+    pub format: FormatChoice,
 }
 
-/// Walks the inputs and maps each audio file to its output below the output root.
+/// Walks the inputs and maps each audio file to its output below the output root, in the
+/// format `walk.format` gives it.
 ///
 /// With one input folder, paths mirror that folder. With several inputs, each folder is
 /// mirrored under its own name and each file lands at the root.
@@ -105,6 +109,10 @@ pub fn discover(walk: &Walk) -> Discovery {
         walk_folder(input, &prefix, walk, &roots, &mut discovery);
     }
     drop_aliases(&mut discovery);
+    for job in &mut discovery.jobs {
+        job.format = OutputFormat::for_input(&job.input, walk.format);
+        job.output_rel = output_rel_for(&job.input_rel, job.format);
+    }
     resolve_clashes(&mut discovery);
     discovery.jobs.sort_by(|a, b| a.input_rel.cmp(&b.input_rel));
     discovery.problems.sort_by(|a, b| a.input_rel.cmp(&b.input_rel));
@@ -144,7 +152,7 @@ fn add_file(
         discovery.ignore(path, "not audio by extension");
         return;
     }
-    let output_rel = output_rel_for(&rel);
+    let output_rel = output_rel_for(&rel, OutputFormat::Wav);
     let mut job = Job::new(path.to_path_buf(), rel, output_rel);
     job.follow = follow;
     job.through_link = through_link;
@@ -153,8 +161,8 @@ fn add_file(
 }
 
 /// Where a file's output goes, relative to the output root.
-pub fn output_rel_for(input_rel: &Path) -> PathBuf {
-    input_rel.with_extension("wav")
+pub fn output_rel_for(input_rel: &Path, format: OutputFormat) -> PathBuf {
+    input_rel.with_extension(format.extension())
 }
 
 fn walk_folder(root: &Path, prefix: &Path, walk: &Walk, roots: &[PathBuf], discovery: &mut Discovery) {
@@ -285,8 +293,8 @@ fn drop_aliases(discovery: &mut Discovery) {
     }
 }
 
-/// `ep1.mp3` and `ep1.flac` would both become `ep1.wav`: every member of such a group keeps
-/// its source extension instead (`ep1.mp3.wav`, `ep1.flac.wav`). Names are compared without
+/// `ep1.mp3` and `ep1.flac` written as WAV would both become `ep1.wav`: every member of such
+/// a group keeps its source extension instead (`ep1.mp3.wav`, `ep1.flac.wav`). Names are compared without
 /// case, so outputs don't collide on case-insensitive disks either. Whatever still clashes
 /// fails with a message naming the other file.
 fn resolve_clashes(discovery: &mut Discovery) {
@@ -299,7 +307,8 @@ fn resolve_clashes(discovery: &mut Discovery) {
         for &i in members {
             let job = &mut discovery.jobs[i];
             let mut name = job.input_rel.file_name().unwrap_or_default().to_os_string();
-            name.push(".wav");
+            name.push(".");
+            name.push(job.format.extension());
             job.output_rel = job.output_rel.with_file_name(name);
         }
     }
@@ -356,7 +365,58 @@ mod tests {
             inputs,
             output_root: Some(&out),
             follow_links: follow,
+            format: FormatChoice::Wav,
         })
+    }
+
+    #[test]
+    fn keep_names_outputs_after_their_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in");
+        touch(&input.join("ep1.mp3"));
+        touch(&input.join("ep1.flac"));
+        touch(&input.join("spot.aiff"));
+        touch(&input.join("take.wav"));
+        let out = fsutil::resolve(&dir.path().join("out"));
+        let walk = |format| {
+            discover(&Walk {
+                inputs: std::slice::from_ref(&input),
+                output_root: Some(&out),
+                follow_links: false,
+                format,
+            })
+        };
+        let d = walk(FormatChoice::Keep);
+        let outs: Vec<_> = d.jobs.iter().map(|j| (j.output_rel.clone(), j.format)).collect();
+        let lossy = if cfg!(feature = "mp3") {
+            OutputFormat::Mp3
+        } else {
+            OutputFormat::Wav
+        };
+        assert_eq!(
+            outs,
+            vec![
+                (PathBuf::from("ep1.flac"), OutputFormat::Flac),
+                (PathBuf::from(format!("ep1.{}", lossy.extension())), lossy),
+                (PathBuf::from("spot.wav"), OutputFormat::Wav),
+                (PathBuf::from("take.wav"), OutputFormat::Wav),
+            ]
+        );
+        // Forced to one format, a clash keeps the source extension in the name.
+        let outs: Vec<_> = walk(FormatChoice::Flac)
+            .jobs
+            .iter()
+            .map(|j| j.output_rel.clone())
+            .collect();
+        assert_eq!(
+            outs,
+            vec![
+                PathBuf::from("ep1.flac.flac"),
+                PathBuf::from("ep1.mp3.flac"),
+                PathBuf::from("spot.flac"),
+                PathBuf::from("take.flac")
+            ]
+        );
     }
 
     fn reasons(d: &Discovery) -> Vec<String> {

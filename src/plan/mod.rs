@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::fsutil::{self, Fingerprint};
+use crate::io::encode::{FormatChoice, OutputFormat};
 use crate::report::{FileReport, Ignored};
 use crate::state::{Freshness, Manifest, Shard};
 
@@ -22,8 +23,10 @@ pub struct Job {
     pub input: PathBuf,
     /// The input relative to its input root (as shown in the report).
     pub input_rel: PathBuf,
-    /// Output path relative to the output root.
+    /// Output path relative to the output root; its extension is the format's.
     pub output_rel: PathBuf,
+    /// The format the output is written in.
+    pub format: OutputFormat,
     /// The input may be opened through a symbolic link (the user named it, or asked for `-L`).
     pub follow: bool,
     /// It was reached through a symbolic link.
@@ -38,6 +41,7 @@ impl Job {
             input,
             input_rel,
             output_rel,
+            format: OutputFormat::Wav,
             follow: false,
             through_link: false,
             identity: None,
@@ -102,6 +106,8 @@ pub struct Request<'a> {
     pub shard: Option<Shard>,
     /// Redo files whose output is up to date.
     pub force: bool,
+    /// The output format asked for (`keep` decides per file).
+    pub format: FormatChoice,
 }
 
 /// The output root used when none is given: a sibling `X-clean` of the input folder `X` (for
@@ -230,6 +236,7 @@ pub fn build(request: &Request, manifest: Option<&Manifest>) -> Result<Plan, Ref
         inputs: request.inputs,
         output_root: Some(&out),
         follow_links: request.follow_links,
+        format: request.format,
     });
     if request.writes_audio {
         let jobs: Vec<&Job> = discovery.jobs.iter().collect();
@@ -301,6 +308,7 @@ mod tests {
             follow_links: false,
             shard: None,
             force: false,
+            format: FormatChoice::Wav,
         }
     }
 

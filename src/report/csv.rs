@@ -34,6 +34,10 @@ pub fn header() -> Vec<String> {
             "channels",
             "codec",
             "output_format",
+            "bitrate_kbps",
+            "tags_carried",
+            "chapters_carried",
+            "output_measured_on",
             "seconds_taken",
             "warnings",
         ]
@@ -83,6 +87,10 @@ pub fn row(file: &FileReport) -> Vec<String> {
         file.channels.map(|c| c.to_string()).unwrap_or_default(),
         file.codec.clone().unwrap_or_default(),
         file.output_format.clone().unwrap_or_default(),
+        num(file.bitrate_kbps),
+        file.tags_carried.map(|n| n.to_string()).unwrap_or_default(),
+        file.chapters_carried.map(|n| n.to_string()).unwrap_or_default(),
+        file.output_measured_on.clone().unwrap_or_default(),
         format!("{:.3}", file.seconds_taken),
         file.warnings.join("; "),
     ]);

@@ -76,8 +76,22 @@ pub struct FileReport {
     pub sample_rate: Option<u32>,
     pub channels: Option<usize>,
     pub codec: Option<String>,
-    /// Output sample format: "16", "24", "32" or "32f".
+    /// Output codec and container with its setting: "wav 24", "wav 32f", "flac 16",
+    /// "mp3 cbr 128", "mp3 vbr V2".
     pub output_format: Option<String>,
+    /// Average bit rate of the written audio stream, in kb/s (tags and headers excluded).
+    #[serde(default)]
+    pub bitrate_kbps: Option<f64>,
+    /// Tag fields and pictures written into the output.
+    #[serde(default)]
+    pub tags_carried: Option<usize>,
+    /// Chapters written into the output.
+    #[serde(default)]
+    pub chapters_carried: Option<usize>,
+    /// What `output_loudness` was measured on: "samples written" (WAV, FLAC) or "decoded
+    /// output file" (MP3: the written file decoded again, after encoding).
+    #[serde(default)]
+    pub output_measured_on: Option<String>,
     /// What each cleanup stage did, by stage name.
     pub processing: BTreeMap<String, StageMetrics>,
     pub seconds_taken: f64,
@@ -106,6 +120,10 @@ impl FileReport {
             channels: None,
             codec: None,
             output_format: None,
+            bitrate_kbps: None,
+            tags_carried: None,
+            chapters_carried: None,
+            output_measured_on: None,
             processing: BTreeMap::new(),
             seconds_taken: 0.0,
         }

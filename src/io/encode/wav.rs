@@ -1,12 +1,15 @@
 //! The WAV writer: planar f32 → 16/24/32-bit integer or 32-bit float WAV, with TPDF dither
-//! for 16-bit. Bytes are packed here rather than through hound's per-sample calls (≈1.7×
-//! faster at 24-bit), and files past 4 GiB become RF64 (EBU Tech 3306) instead of failing.
+//! for 16-bit (exact digital silence stays silence). Bytes are packed here rather than through
+//! hound's per-sample calls (≈1.7× faster at 24-bit), files past 4 GiB become RF64 (EBU Tech
+//! 3306) instead of failing, and extra chunks (`bext`, `iXML`, `LIST`, `id3 `) are written
+//! around the samples, which hound cannot do.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use super::{ChannelRole, SampleFormat};
+use super::bext::{Bext, LOUDNESS_OFFSET};
+use crate::io::{ChannelRole, SampleFormat};
 
 /// Size of the `JUNK` chunk's payload reserved after `RIFF`/`WAVE`; it becomes a `ds64`
 /// chunk (riff size, data size, sample count: 3 × u64, table length: u32) if the file
@@ -39,6 +42,22 @@ pub struct WavWriter {
     /// Largest RIFF size written as plain RIFF; beyond it the file becomes RF64. Lowered
     /// in tests.
     rf64_above: u64,
+    /// File offset of the `bext` loudness fields, patched by [`WavWriter::set_loudness`].
+    bext_loudness_at: Option<u64>,
+    loudness: Option<[u8; 10]>,
+    /// Chunks written after the sample data (`LIST`/`INFO`, `id3 `), already framed.
+    trailer: Vec<u8>,
+}
+
+/// Chunks beside the samples: `bext` and `iXML` go before `data` (where broadcast tools look
+/// first), tag chunks after it.
+#[derive(Debug, Clone, Default)]
+pub struct WavChunks {
+    pub bext: Option<Bext>,
+    /// An input's `iXML` chunk body, carried unchanged.
+    pub ixml: Option<Vec<u8>>,
+    /// Other chunks as (id, body), written after the samples in this order.
+    pub trailing: Vec<([u8; 4], Vec<u8>)>,
 }
 
 impl std::fmt::Debug for WavWriter {
@@ -62,6 +81,7 @@ impl WavWriter {
             channels,
             format,
             default_mask(channels),
+            &WavChunks::default(),
         )
     }
 
@@ -74,13 +94,25 @@ impl WavWriter {
         format: SampleFormat,
         roles: &[ChannelRole],
     ) -> io::Result<WavWriter> {
+        Self::into_file_with_chunks(file, sample_rate, channels, format, roles, &WavChunks::default())
+    }
+
+    /// Like [`WavWriter::into_file`], with `chunks` written around the samples.
+    pub fn into_file_with_chunks(
+        file: File,
+        sample_rate: u32,
+        channels: usize,
+        format: SampleFormat,
+        roles: &[ChannelRole],
+        chunks: &WavChunks,
+    ) -> io::Result<WavWriter> {
         let mask = if roles.len() == channels {
             mask_for(roles)
         } else {
             default_mask(channels)
         };
         file.set_len(0)?;
-        Self::open(file, sample_rate, channels, format, mask)
+        Self::open(file, sample_rate, channels, format, mask, chunks)
     }
 
     /// Like [`WavWriter::create`], with the channel mask derived from the input's roles
@@ -99,7 +131,32 @@ impl WavWriter {
                 roles.len()
             )));
         }
-        Self::open(File::create(path)?, sample_rate, channels, format, mask_for(roles))
+        Self::create_with_chunks(path, sample_rate, channels, format, roles, &WavChunks::default())
+    }
+
+    /// Like [`WavWriter::create_with_layout`], with `chunks` written around the samples.
+    pub fn create_with_chunks(
+        path: &Path,
+        sample_rate: u32,
+        channels: usize,
+        format: SampleFormat,
+        roles: &[ChannelRole],
+        chunks: &WavChunks,
+    ) -> io::Result<WavWriter> {
+        if roles.len() != channels {
+            return Err(invalid(format!(
+                "{} channel roles given for {channels} channels",
+                roles.len()
+            )));
+        }
+        Self::open(
+            File::create(path)?,
+            sample_rate,
+            channels,
+            format,
+            mask_for(roles),
+            chunks,
+        )
     }
 
     fn open(
@@ -108,6 +165,7 @@ impl WavWriter {
         channels: usize,
         format: SampleFormat,
         mask: u32,
+        chunks: &WavChunks,
     ) -> io::Result<WavWriter> {
         let bytes_per_sample = bytes_per_sample(format);
         let block_align = channels * bytes_per_sample;
@@ -117,7 +175,20 @@ impl WavWriter {
         if sample_rate == 0 {
             return Err(invalid("cannot write a WAV file at 0 Hz".into()));
         }
-        let header = header(sample_rate, channels, format, mask);
+        let mut extra = Vec::new();
+        let mut bext_loudness_at = None;
+        if let Some(bext) = &chunks.bext {
+            bext_loudness_at = Some(FMT_END[usize::from(is_extensible(channels, format))] + 8 + LOUDNESS_OFFSET as u64);
+            push_chunk(&mut extra, *b"bext", &bext.to_bytes());
+        }
+        if let Some(ixml) = &chunks.ixml {
+            push_chunk(&mut extra, *b"iXML", ixml);
+        }
+        let mut trailer = Vec::new();
+        for (id, body) in &chunks.trailing {
+            push_chunk(&mut trailer, *id, body);
+        }
+        let header = header(sample_rate, channels, format, mask, &extra);
         file.seek(SeekFrom::Start(0))?;
         let mut file = BufWriter::with_capacity(1 << 20, file);
         file.write_all(&header)?;
@@ -131,7 +202,16 @@ impl WavWriter {
             bytes: Vec::new(),
             dither: Xorshift::new(),
             rf64_above: u64::from(u32::MAX) - 1,
+            bext_loudness_at,
+            loudness: None,
+            trailer,
         })
+    }
+
+    /// The loudness of the written samples, stored in the `bext` chunk (if there is one)
+    /// when the file is finalized.
+    pub fn set_loudness(&mut self, fields: [u8; 10]) {
+        self.loudness = Some(fields);
     }
 
     /// Quantizes frames `range` of the planar `block` (one plane per channel; TPDF dither
@@ -170,7 +250,14 @@ impl WavWriter {
             SampleFormat::Int16 => {
                 for i in range {
                     for ch in 0..channels {
-                        let q = quantize(block[ch][i], 32_768.0, self.dither.tpdf());
+                        let x = block[ch][i];
+                        // Digital silence stays exact zeros: dither there would only add
+                        // noise where the source has none.
+                        let q = if x == 0.0 {
+                            0
+                        } else {
+                            quantize(x, 32_768.0, self.dither.tpdf())
+                        };
                         written[ch][i] = q as f32 / 32_768.0;
                         self.bytes.extend_from_slice(&(q as i16).to_le_bytes());
                     }
@@ -216,6 +303,11 @@ impl WavWriter {
         self.frames
     }
 
+    /// Bytes of sample data written so far.
+    pub fn data_bytes(&self) -> u64 {
+        self.data_len
+    }
+
     /// Pads the data chunk to an even length, writes the real sizes into the header
     /// (switching to RF64 past 4 GiB), flushes and fsyncs. Errors are real (disk full).
     pub fn finalize(mut self) -> io::Result<()> {
@@ -223,8 +315,13 @@ impl WavWriter {
             self.file.write_all(&[0])?;
         }
         let padded = self.data_len + self.data_len % 2;
-        let riff_len = self.header_len - 8 + padded;
+        self.file.write_all(&self.trailer)?;
+        let riff_len = self.header_len - 8 + padded + self.trailer.len() as u64;
         let mut file = self.file.into_inner().map_err(|e| e.into_error())?;
+        if let (Some(at), Some(fields)) = (self.bext_loudness_at, self.loudness) {
+            file.seek(SeekFrom::Start(at))?;
+            file.write_all(&fields)?;
+        }
         let data_size_at = self.header_len - 4;
         if riff_len > self.rf64_above {
             file.seek(SeekFrom::Start(0))?;
@@ -268,7 +365,7 @@ fn bytes_per_sample(format: SampleFormat) -> usize {
 /// `x` × `scale` plus `dither` (in LSBs), clamped to the integer range of that scale and
 /// rounded to nearest. NaN gives 0.
 #[inline]
-fn quantize(x: f32, scale: f64, dither: f64) -> i32 {
+pub(crate) fn quantize(x: f32, scale: f64, dither: f64) -> i32 {
     // Adding and subtracting 1.5 × 2^52 rounds an f64 of magnitude < 2^51 to the nearest
     // integer (ties to even) without a libm call.
     const ROUND: f64 = 6_755_399_441_055_744.0;
@@ -276,19 +373,36 @@ fn quantize(x: f32, scale: f64, dither: f64) -> i32 {
     ((v + ROUND) - ROUND) as i32
 }
 
+/// Appends a chunk: id, little-endian size, body, and a pad byte if the body is odd.
+pub(crate) fn push_chunk(out: &mut Vec<u8>, id: [u8; 4], body: &[u8]) {
+    out.extend_from_slice(&id);
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(body);
+    if body.len() % 2 == 1 {
+        out.push(0);
+    }
+}
+
+/// Where the `fmt ` chunk ends (plain, extensible): the next chunk starts there.
+const FMT_END: [u64; 2] = [12 + 8 + DS64_LEN as u64 + 8 + 16, 12 + 8 + DS64_LEN as u64 + 8 + 40];
+
+fn is_extensible(channels: usize, format: SampleFormat) -> bool {
+    channels > 2 || bytes_per_sample(format) > 2
+}
+
 /// The whole header with placeholder sizes: `RIFF`, `WAVE`, a `JUNK` chunk reserved for
 /// `ds64`, `fmt ` (plain PCM for ≤ 2 channels at 16 bits, `WAVE_FORMAT_EXTENSIBLE`
-/// otherwise), and the `data` chunk header.
-fn header(sample_rate: u32, channels: usize, format: SampleFormat, mask: u32) -> Vec<u8> {
+/// otherwise), the framed `extra` chunks, and the `data` chunk header.
+fn header(sample_rate: u32, channels: usize, format: SampleFormat, mask: u32, extra: &[u8]) -> Vec<u8> {
     let bytes = bytes_per_sample(format);
     let bits = (bytes * 8) as u16;
     let block_align = (channels * bytes) as u16;
-    let extensible = channels > 2 || bits > 16;
+    let extensible = is_extensible(channels, format);
     let tag = match format {
         SampleFormat::Float32 => WAVE_FORMAT_IEEE_FLOAT,
         _ => WAVE_FORMAT_PCM,
     };
-    let mut h = Vec::with_capacity(104);
+    let mut h = Vec::with_capacity(104 + extra.len());
     h.extend_from_slice(b"RIFF");
     h.extend_from_slice(&0u32.to_le_bytes());
     h.extend_from_slice(b"WAVE");
@@ -310,6 +424,8 @@ fn header(sample_rate: u32, channels: usize, format: SampleFormat, mask: u32) ->
         h.extend_from_slice(&tag.to_le_bytes());
         h.extend_from_slice(&SUBTYPE_TAIL);
     }
+    debug_assert_eq!(h.len() as u64, FMT_END[usize::from(extensible)]);
+    h.extend_from_slice(extra);
     h.extend_from_slice(b"data");
     h.extend_from_slice(&0u32.to_le_bytes());
     h
@@ -361,10 +477,10 @@ fn mask_for(roles: &[ChannelRole]) -> u32 {
 }
 
 /// xorshift64*: deterministic, so the same input always gives the same file.
-struct Xorshift(u64);
+pub(crate) struct Xorshift(u64);
 
 impl Xorshift {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Xorshift(0x2545_F491_4F6C_DD1D)
     }
 
@@ -380,7 +496,7 @@ impl Xorshift {
 
     /// Triangular noise in (−1, 1) LSB: the difference of two uniform values.
     #[inline]
-    fn tpdf(&mut self) -> f64 {
+    pub(crate) fn tpdf(&mut self) -> f64 {
         let r = self.next();
         let a = (r >> 32) as f64 * (1.0 / 4_294_967_296.0);
         let b = (r & 0xFFFF_FFFF) as f64 * (1.0 / 4_294_967_296.0);
@@ -507,7 +623,7 @@ mod tests {
         let block = signal(2, 5_000);
         for format in ALL {
             let (path, written) = write_file(dir.path(), format, &block);
-            let mut dec = super::super::decode::Decoder::open(&path).unwrap();
+            let mut dec = crate::io::decode::Decoder::open(&path).unwrap();
             assert_eq!(dec.info().frames, Some(5_000));
             let mut out = vec![vec![0.0f32; 6_000]; 2];
             assert_eq!(dec.read(&mut out).unwrap(), 5_000);
@@ -568,7 +684,7 @@ mod tests {
     fn dither_is_unbiased_triangular_noise() {
         let dir = tempfile::tempdir().unwrap();
         // Values between codes, and silence.
-        for level in [0.3f32, 0.123_456_7, -0.5 + 0.25 / 32_768.0, 0.0] {
+        for level in [0.3f32, 0.123_456_7, -0.5 + 0.25 / 32_768.0, 1e-9] {
             let block = vec![vec![level; 200_000]];
             let (path, written) = write_file(dir.path(), SampleFormat::Int16, &block);
             let (_, back) = read_back(&path);
@@ -587,6 +703,28 @@ mod tests {
             assert!((rms - 0.5).abs() < 0.02, "{level}: error RMS {rms} LSB");
             assert!(max <= 1.5, "{level}: max error {max} LSB");
         }
+    }
+
+    #[test]
+    fn digital_silence_stays_exact_zeros_while_signal_is_dithered() {
+        let dir = tempfile::tempdir().unwrap();
+        // Silence, a quiet tone (a few LSBs), silence again.
+        let mut plane = vec![0.0f32; 50_000];
+        plane.extend((0..100_000).map(|i| 3.3 / 32_768.0 * (i as f32 * 0.01).sin() + 0.2 / 32_768.0));
+        plane.extend(vec![0.0f32; 50_000]);
+        let block = vec![plane.clone(), vec![0.0; plane.len()]];
+        let (path, written) = write_file(dir.path(), SampleFormat::Int16, &block);
+        let (_, back) = read_back(&path);
+        assert_eq!(back, written);
+        assert!(back[1].iter().all(|&y| y == 0.0), "a silent channel stays silent");
+        assert!(back[0][..50_000].iter().chain(&back[0][150_000..]).all(|&y| y == 0.0));
+        // The tone still gets dither: its error is TPDF + rounding, ½ LSB RMS, not the
+        // ≈0.29 LSB of plain rounding.
+        let errs: Vec<f64> = (50_000..150_000)
+            .map(|i| (f64::from(back[0][i]) - f64::from(plane[i])) * 32_768.0)
+            .collect();
+        let rms = (errs.iter().map(|e| e * e).sum::<f64>() / errs.len() as f64).sqrt();
+        assert!((rms - 0.5).abs() < 0.02, "error RMS {rms} LSB");
     }
 
     #[test]
@@ -663,7 +801,7 @@ mod tests {
         let mut written = vec![vec![0.0f32; 100]; 6];
         w.write(&block, 0..100, &mut written).unwrap();
         w.finalize().unwrap();
-        let dec = super::super::decode::Decoder::open(&path).unwrap();
+        let dec = crate::io::decode::Decoder::open(&path).unwrap();
         assert_eq!(dec.info().channel_roles, five_one);
         assert!(WavWriter::create_with_layout(&path, 48_000, 2, SampleFormat::Int16, &[Left]).is_err());
     }
