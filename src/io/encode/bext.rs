@@ -140,6 +140,11 @@ impl Bext {
         b[LOUDNESS_OFFSET..LOUDNESS_OFFSET + 10].copy_from_slice(&self.loudness.to_bytes());
         let history = self.coding_history.as_bytes();
         b.extend_from_slice(&history[..history.len().min(MAX_HISTORY)]);
+        // An even body needs no pad byte: readers that skip chunks by their declared size
+        // alone (hound among them) would otherwise lose the `data` chunk behind it.
+        if b.len() % 2 == 1 {
+            b.push(0);
+        }
         b
     }
 
@@ -250,8 +255,9 @@ mod tests {
             [-2300, 450, -124, -1800, 0x7FFF]
         );
         assert!(b[422..602].iter().all(|&c| c == 0), "reserved bytes stay zero");
+        assert_eq!(b.len() % 2, 0, "even length, no pad byte needed");
         assert_eq!(
-            std::str::from_utf8(&b[602..]).unwrap(),
+            std::str::from_utf8(&b[602..]).unwrap().trim_end_matches('\0'),
             "A=PCM,F=48000,W=24,M=stereo,T=Studio B desk\r\nA=PCM,F=48000,W=24,M=stereo,T=podclean\r\n"
         );
         assert_eq!(Bext::parse(&b), Some(bext));

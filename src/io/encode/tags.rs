@@ -49,6 +49,9 @@ pub struct SourceTags {
     pub warnings: Vec<String>,
 }
 
+/// A RIFF chunk: id and body.
+pub type Chunk = ([u8; 4], Vec<u8>);
+
 /// What was written, for the report.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Carried {
@@ -275,7 +278,7 @@ impl SourceTags {
 
     /// WAV chunks after the samples: `LIST`/`INFO` (what most WAV readers show) and an
     /// `id3 ` chunk with everything, pictures and chapters included.
-    pub fn to_wav_chunks(&self, duration_ms: u32) -> (Vec<([u8; 4], Vec<u8>)>, Carried) {
+    pub fn to_wav_chunks(&self, duration_ms: u32) -> (Vec<Chunk>, Carried) {
         let (id3, carried) = self.to_id3(duration_ms);
         let mut chunks = Vec::new();
         if id3.is_empty() {
@@ -367,11 +370,9 @@ fn read_unguarded(path: &Path) -> SourceTags {
                     tags.vorbis = Some(VorbisComments::from(generic.clone()));
                 }
             }
-            FileType::Mp4 => {
-                if mp4_has_chapters(path) {
-                    tags.warnings
-                        .push("chapters not carried: MP4 chapter lists cannot be read yet".into());
-                }
+            FileType::Mp4 if mp4_has_chapters(path) => {
+                tags.warnings
+                    .push("chapters not carried: MP4 chapter lists cannot be read yet".into());
             }
             _ => {}
         }

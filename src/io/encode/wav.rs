@@ -49,8 +49,9 @@ pub struct WavWriter {
     trailer: Vec<u8>,
 }
 
-/// Chunks beside the samples: `bext` and `iXML` go before `data` (where broadcast tools look
-/// first), tag chunks after it.
+/// Chunks beside the samples: `bext` before `data` (where broadcast tools look first), the
+/// rest after it — an `iXML` body of odd length needs a pad byte that naive readers skipping
+/// by declared size would trip over before reaching the samples.
 #[derive(Debug, Clone, Default)]
 pub struct WavChunks {
     pub bext: Option<Bext>,
@@ -181,10 +182,10 @@ impl WavWriter {
             bext_loudness_at = Some(FMT_END[usize::from(is_extensible(channels, format))] + 8 + LOUDNESS_OFFSET as u64);
             push_chunk(&mut extra, *b"bext", &bext.to_bytes());
         }
-        if let Some(ixml) = &chunks.ixml {
-            push_chunk(&mut extra, *b"iXML", ixml);
-        }
         let mut trailer = Vec::new();
+        if let Some(ixml) = &chunks.ixml {
+            push_chunk(&mut trailer, *b"iXML", ixml);
+        }
         for (id, body) in &chunks.trailing {
             push_chunk(&mut trailer, *id, body);
         }
