@@ -35,6 +35,8 @@ use podclean::dsp::limiter::Limiter;
 use podclean::dsp::resample::StreamResampler;
 use podclean::dsp::{db_to_amp, Stage};
 use podclean::io::decode::Decoder;
+use podclean::io::encode::flac::FlacWriter;
+use podclean::io::encode::mp3::{Mp3Mode, Mp3Writer};
 use podclean::io::encode::WavWriter;
 use podclean::io::spool::SpoolWriter;
 use podclean::io::{ChannelRole, SampleFormat};
@@ -600,6 +602,53 @@ fn bench_pass_b(c: &mut Criterion, m: &Material, dir: &Path) {
         },
     );
     g.finish();
+
+    // The other encoders pass B can use (tags excluded: written once, not per sample).
+    let out = dir.join(format!("encode-{}.flac", m.label));
+    let mut g = group(c, "encode_flac5", frames);
+    timed(
+        &mut g,
+        m.label,
+        format!("encode_flac5/{}", m.label),
+        || {
+            let planes = || vec![vec![0.0f32; BLOCK_FRAMES]; channels];
+            (planes(), planes())
+        },
+        |(block, written)| {
+            let mut writer = FlacWriter::create(&out, RATE, channels, 16, 5, &[]).expect("create");
+            for start in (0..frames).step_by(BLOCK_FRAMES) {
+                let n = fill_block(block, &loud, start);
+                writer.write(block, 0..n, written).expect("write");
+            }
+            writer.finalize().expect("finalize");
+        },
+    );
+    g.finish();
+    for (name, mode) in [
+        ("encode_mp3_cbr128", Mp3Mode::Cbr(128)),
+        ("encode_mp3_vbr2", Mp3Mode::Vbr(2)),
+    ] {
+        let out = dir.join(format!("{name}-{}.mp3", m.label));
+        let mut g = group(c, name, frames);
+        timed(
+            &mut g,
+            m.label,
+            format!("{name}/{}", m.label),
+            || {
+                let planes = || vec![vec![0.0f32; BLOCK_FRAMES]; channels];
+                (planes(), planes())
+            },
+            |(block, written)| {
+                let mut writer = Mp3Writer::create(&out, RATE, channels, mode, &[]).expect("create");
+                for start in (0..frames).step_by(BLOCK_FRAMES) {
+                    let n = fill_block(block, &loud, start);
+                    writer.write(block, 0..n, written).expect("write");
+                }
+                writer.finalize().expect("finalize");
+            },
+        );
+        g.finish();
+    }
 }
 
 /// The f32 spool between the passes: written once in pass A, read once per pass B.
@@ -678,6 +727,9 @@ const TABLE: &[(&str, &str)] = &[
     ("gain", "gain"),
     ("limiter", "true-peak limiter"),
     ("encode_wav24", "WAV encode 24-bit (+fsync)"),
+    ("encode_flac5", "FLAC encode 16-bit, level 5 (+fsync)"),
+    ("encode_mp3_cbr128", "MP3 encode CBR 128k, LAME -q 2 (+fsync)"),
+    ("encode_mp3_vbr2", "MP3 encode VBR V2, LAME -q 2 (+fsync)"),
 ];
 
 /// Stages of pass A and of one pass B for a clean-mode file (48 kHz WAV in, 24-bit WAV out).

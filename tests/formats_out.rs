@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Output formats from the command line: MP3 stays MP3 (tags, cover, chapters, gapless,
 //! on target when decoded), FLAC stays FLAC (lossless, tags and picture), WAV carries BWF
 //! loudness, `--format` overrides, bad encoder settings are refused before anything is
