@@ -1,4 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The MP3 fixtures are made with podclean's own MP3 writer.
+#![cfg(feature = "mp3")]
 //! Output formats from the command line: MP3 stays MP3 (tags, cover, chapters, gapless,
 //! on target when decoded), FLAC stays FLAC (lossless, tags and picture), WAV carries BWF
 //! loudness, `--format` overrides, bad encoder settings are refused before anything is
