@@ -19,7 +19,7 @@ use lofty::iff::aiff::AiffFile;
 use lofty::iff::wav::WavFile;
 use lofty::mpeg::MpegFile;
 use lofty::ogg::tag::VorbisComments;
-use lofty::ogg::OggPictureStorage;
+use lofty::ogg::{OggPictureStorage, OpusFile, VorbisFile};
 use lofty::picture::{Picture, PictureInformation};
 use lofty::tag::{ItemKey, Tag, TagExt, TagType};
 use lofty::TextEncoding;
@@ -63,9 +63,11 @@ pub struct Carried {
     pub notes: Vec<String>,
 }
 
-/// The largest tag podclean reads or writes; bigger (hostile or absurd) tags are refused
-/// with a warning rather than held in memory.
-const MAX_TAG_BYTES: u64 = 64 * 1024 * 1024;
+/// ID3 frames that locate positions in the MPEG stream by byte: meaningless after re-encoding.
+const BYTE_INDEX_FRAMES: [&str; 4] = ["MLLT", "SEEK", "ASPI", "RBUF"];
+
+/// The most of an MP4 `moov` box read when looking for chapter lists.
+const MAX_MOOV_BYTES: u64 = 64 * 1024 * 1024;
 
 impl std::fmt::Debug for SourceTags {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -148,8 +150,12 @@ impl SourceTags {
         let mut id3 = match &self.id3 {
             Some(id3) => {
                 let mut id3 = id3.clone();
-                // Byte offsets point into the old stream; times stay right.
-                id3.retain(|f| !matches!(f, Frame::Chapter(_) | Frame::TableOfContents(_)));
+                // Chapters are rewritten below (their byte offsets point into the old
+                // stream); frames that index the old stream by byte go.
+                id3.retain(|f| {
+                    !matches!(f, Frame::Chapter(_) | Frame::TableOfContents(_))
+                        && !BYTE_INDEX_FRAMES.contains(&f.id_str())
+                });
                 id3
             }
             None => match &self.generic {
@@ -306,16 +312,6 @@ impl SourceTags {
 
 fn read_unguarded(path: &Path) -> SourceTags {
     let mut tags = SourceTags::default();
-    match std::fs::metadata(path) {
-        Ok(meta) if meta.len() > 64 * MAX_TAG_BYTES => {
-            // Large files are fine, lofty only reads the tag regions; nothing to check.
-        }
-        Ok(_) => {}
-        Err(e) => {
-            tags.warnings.push(format!("tags not carried: {e}"));
-            return tags;
-        }
-    }
     let options = ParseOptions::new()
         .read_properties(false)
         .parsing_mode(ParsingMode::Relaxed)
@@ -364,11 +360,12 @@ fn read_unguarded(path: &Path) -> SourceTags {
                 }
                 tags.vorbis = Some(vorbis);
             }
-            FileType::Vorbis | FileType::Opus => {
-                // Ogg comments map to FLAC's one to one; keep them natively.
-                if let Some(generic) = &tags.generic {
-                    tags.vorbis = Some(VorbisComments::from(generic.clone()));
-                }
+            // Ogg comments map to FLAC's one to one: keep every one of them.
+            FileType::Vorbis => {
+                tags.vorbis = Some(VorbisFile::read_from(&mut open()?, options)?.vorbis_comments().clone());
+            }
+            FileType::Opus => {
+                tags.vorbis = Some(OpusFile::read_from(&mut open()?, options)?.vorbis_comments().clone());
             }
             FileType::Mp4 if mp4_has_chapters(path) => {
                 tags.warnings
@@ -588,7 +585,7 @@ fn mp4_has_chapters(path: &Path) -> bool {
         let size = u64::from(u32::from_be_bytes([header[0], header[1], header[2], header[3]]));
         if &header[4..8] == b"moov" {
             let mut moov = Vec::new();
-            let _ = (&mut file).take(size.min(MAX_TAG_BYTES)).read_to_end(&mut moov);
+            let _ = (&mut file).take(size.min(MAX_MOOV_BYTES)).read_to_end(&mut moov);
             return moov.windows(4).any(|w| w == b"chpl")
                 || moov.windows(8).any(|w| &w[4..] == b"chap" && w[..4] != [0; 4]);
         }
@@ -611,4 +608,118 @@ pub fn front_cover(data: Vec<u8>, mime: &str) -> Picture {
 /// Picture information for a FLAC picture block, best effort.
 pub fn picture_info(picture: &Picture) -> PictureInformation {
     PictureInformation::from_picture(picture).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lofty::tag::Accessor;
+
+    fn vorbis_source() -> SourceTags {
+        let mut vorbis = VorbisComments::default();
+        vorbis.set_title("Talk".into());
+        vorbis.push("CHAPTER001".into(), "00:00:00.000".into());
+        vorbis.push("CHAPTER001NAME".into(), "Hello".into());
+        vorbis.push("CHAPTER002".into(), "00:01:02.500".into());
+        vorbis.push("REPLAYGAIN_TRACK_GAIN".into(), "-3 dB".into());
+        vorbis.push("R128_TRACK_GAIN".into(), "-768".into());
+        let generic = Tag::from(vorbis.clone());
+        let mut tags = SourceTags {
+            chapters: vorbis_chapters(&vorbis),
+            vorbis: Some(vorbis),
+            generic: Some(generic),
+            ..SourceTags::default()
+        };
+        tags.drop_gain_tags();
+        tags
+    }
+
+    #[test]
+    fn vorbis_chapters_and_times_round_trip() {
+        let tags = vorbis_source();
+        assert_eq!(
+            tags.chapters,
+            vec![
+                Chapter {
+                    start_ms: 0,
+                    end_ms: 62_500,
+                    title: Some("Hello".into())
+                },
+                Chapter {
+                    start_ms: 62_500,
+                    end_ms: u32::MAX,
+                    title: None
+                },
+            ]
+        );
+        assert_eq!(format_ms(3_723_004), "01:02:03.004");
+        assert_eq!(parse_ms("01:02:03.004"), Some(3_723_004));
+        assert_eq!(parse_ms("nonsense"), None);
+        assert!(tags.dropped_gain.contains(&"REPLAYGAIN_TRACK_GAIN".to_string()));
+        assert!(tags.dropped_gain.contains(&"R128_TRACK_GAIN".to_string()));
+    }
+
+    #[test]
+    fn vorbis_source_becomes_id3_chapters_in_a_wav_and_reads_back() {
+        use crate::io::encode::wav::{WavChunks, WavWriter};
+        let (chunks, carried) = vorbis_source().to_wav_chunks(90_000);
+        assert_eq!(carried.chapters, 2);
+        assert!(carried.notes.iter().any(|n| n.contains("REPLAYGAIN_TRACK_GAIN")));
+        assert_eq!(
+            chunks.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            [*b"LIST", *b"id3 "]
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.wav");
+        let chunks = WavChunks {
+            trailing: chunks,
+            ..WavChunks::default()
+        };
+        let roles = [crate::io::ChannelRole::Center];
+        let mut w =
+            WavWriter::create_with_chunks(&path, 48_000, 1, crate::io::SampleFormat::Int16, &roles, &chunks).unwrap();
+        let mut written = vec![vec![0.0; 480]];
+        w.write(&[vec![0.1; 480]], 0..480, &mut written).unwrap();
+        w.finalize().unwrap();
+
+        let back = SourceTags::read(&path);
+        assert!(back.warnings.is_empty(), "{:?}", back.warnings);
+        let tag = back.id3.expect("id3 chunk read back");
+        assert_eq!(tag.title().as_deref(), Some("Talk"));
+        assert!(tag.get_user_text("REPLAYGAIN_TRACK_GAIN").is_none());
+        assert!(
+            tag.get_user_text("CHAPTER001").is_none(),
+            "chapters are CHAP frames, not text"
+        );
+        let chapters = back.chapters;
+        assert_eq!(chapters.len(), 2);
+        assert_eq!(chapters[0].title.as_deref(), Some("Hello"));
+        assert_eq!(
+            (chapters[1].start_ms, chapters[1].end_ms),
+            (62_500, 90_000),
+            "an open end is closed at the file's end"
+        );
+    }
+
+    #[test]
+    fn flac_blocks_carry_comments_and_rewrite_chapters() {
+        let (blocks, carried) = vorbis_source().to_flac_blocks(90_000);
+        assert_eq!(blocks.len(), 1);
+        let body = String::from_utf8_lossy(&blocks[0].1).into_owned();
+        assert!(body.contains("TITLE=Talk") || body.contains("title=Talk"), "{body}");
+        assert!(body.contains("CHAPTER002=00:01:02.500"), "{body}");
+        assert!(!body.contains("REPLAYGAIN"), "{body}");
+        assert!(!body.contains("R128"), "{body}");
+        assert_eq!(carried.tags, 1);
+        assert_eq!(carried.chapters, 2);
+    }
+
+    #[test]
+    fn nothing_to_carry_writes_nothing() {
+        let empty = SourceTags::default();
+        assert!(empty.is_empty());
+        assert_eq!(empty.to_id3(1_000).0, Vec::<u8>::new());
+        assert!(empty.to_flac_blocks(1_000).0.is_empty());
+        assert!(empty.to_wav_chunks(1_000).0.is_empty());
+    }
 }
