@@ -130,7 +130,16 @@ impl SourceTags {
                 dropped.insert(key);
             }
         }
+        // The source's encoder name and settings describe a file that is no longer there.
+        if let Some(id3) = &mut self.id3 {
+            id3.retain(|f| f.id_str() != "TSSE");
+        }
+        if let Some(vorbis) = &mut self.vorbis {
+            let _ = vorbis.remove("ENCODER").count();
+            let _ = vorbis.remove("ENCODER_OPTIONS").count();
+        }
         if let Some(generic) = &mut self.generic {
+            generic.retain(|item| !matches!(item.key(), ItemKey::EncoderSoftware | ItemKey::EncoderSettings));
             generic.retain(|item| {
                 let gain = is_gain_key(item.key());
                 if gain {
