@@ -728,8 +728,8 @@ const TABLE: &[(&str, &str)] = &[
     ("limiter", "true-peak limiter"),
     ("encode_wav24", "WAV encode 24-bit (+fsync)"),
     ("encode_flac5", "FLAC encode 16-bit, level 5 (+fsync)"),
-    ("encode_mp3_cbr128", "MP3 encode CBR 128k, LAME -q 2 (+fsync)"),
-    ("encode_mp3_vbr2", "MP3 encode VBR V2, LAME -q 2 (+fsync)"),
+    ("encode_mp3_cbr128", "MP3 encode CBR 128k, LAME -q 3 (+fsync)"),
+    ("encode_mp3_vbr2", "MP3 encode VBR V2, LAME -q 3 (+fsync)"),
 ];
 
 /// Stages of pass A and of one pass B for a clean-mode file (48 kHz WAV in, 24-bit WAV out).
