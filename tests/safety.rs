@@ -719,6 +719,7 @@ fn a_panic_inside_a_file_is_reported_with_its_location() {
         follow_links: false,
         shard: None,
         force: false,
+        format: podclean::io::encode::FormatChoice::Keep,
     };
     let plan = plan::build(&request, None).unwrap();
     batch::install_panic_hook();
