@@ -295,7 +295,6 @@ pub fn process_file(
         spec: &spec,
         metadata: &metadata,
         file: partial.file(),
-        path: partial.path(),
         frames: pass_a.frames,
     };
     let gain_limit = gain_db + MAX_LIMITER_MAKEUP_DB;
@@ -612,8 +611,6 @@ struct Output<'a> {
     metadata: &'a OutputMetadata,
     /// The partial output, rewritten by every pass.
     file: &'a File,
-    /// Its name, for decoding it where the handle cannot be named.
-    path: std::path::PathBuf,
     /// The input's length: the written file must decode to exactly this.
     frames: u64,
 }
@@ -693,28 +690,17 @@ fn run_pass_b(
     })
 }
 
-/// A path that opens exactly the file behind `file`: on Linux its `/proc/self/fd` entry (a
-/// name swapped in meanwhile cannot redirect the read), elsewhere `fallback`.
-fn path_of_handle(file: &File, fallback: &Path) -> std::path::PathBuf {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        let by_fd = std::path::PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
-        if by_fd.exists() {
-            return by_fd;
-        }
-    }
-    let _ = file;
-    fallback.to_path_buf()
-}
-
 /// Decodes the written file and meters it: what a listener's decoder will play. It must
 /// decode to the input's exact length (the encoder's delay and padding trimmed).
 fn meter_decoded(output: &Output, info: &StreamInfo) -> Result<Measurement, FileError> {
     let what = output.spec.format.extension().to_uppercase();
     let broken =
         |e: DecodeError| FileError::Failed(Error::internal(format!("the written {what} does not decode: {e}")));
-    let mut decoder = Decoder::open(&path_of_handle(output.file, &output.path)).map_err(broken)?;
+    // The handle pass B wrote through, not a name that could be swapped meanwhile; the name
+    // given only hints the container.
+    let handle = output.file.try_clone().map_err(|e| write_error(&e))?;
+    let hint = Path::new("written").with_extension(output.spec.format.extension());
+    let mut decoder = Decoder::open_file(handle, &hint).map_err(broken)?;
     let mut meter = Meter::new(info.sample_rate, &info.channel_roles, MeterKind::Full)
         .map_err(|e| failed(ErrorKind::Unsupported, e))?;
     let mut block = vec![vec![0.0f32; BLOCK_FRAMES]; info.channels];

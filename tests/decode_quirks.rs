@@ -65,7 +65,7 @@ fn odd_containers_come_out_whole_and_unsupported_ones_say_why() {
         .arg(&input)
         .arg("-o")
         .arg(&out)
-        .args(["--no-denoise", "-q"])
+        .args(["--no-denoise", "-q", "--format", "wav"])
         .assert()
         .code(1);
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();

@@ -9,6 +9,7 @@
 //! | FLAC, ALAC, other lossless | FLAC | lossless stays lossless, and FLAC carries tags and cover art |
 //! | MP3 (MP1/MP2) | MP3 at the source's bit rate (CBR) or matching VBR quality | same format, same size |
 //! | AAC, Vorbis, Opus | MP3 at a matching VBR quality | the lossy format every podcast player and feed accepts |
+//! | lossy beyond MP3 (above 48 kHz, more than 2 channels) | FLAC | nothing lost, rather than a failure |
 
 pub mod bext;
 pub mod flac;
@@ -101,14 +102,32 @@ impl OutputFormat {
             "wav" | "wave" | "bwf" | "rf64" | "aif" | "aiff" | "aifc" => OutputFormat::Wav,
             "flac" => OutputFormat::Flac,
             "mp3" | "mp2" | "mp1" => lossy_target(),
-            "aac" | "opus" => lossy_target(),
-            _ => match crate::io::decode::Decoder::open(input).map(|d| d.info().source) {
-                Ok(SourceFormat::PcmInt { .. }) => OutputFormat::Flac,
-                Ok(SourceFormat::PcmFloat { .. }) => OutputFormat::Wav,
+            _ => match crate::io::decode::Decoder::open(input).map(|d| d.info().clone()) {
+                Ok(info) => match info.source {
+                    SourceFormat::PcmInt { .. } if info.channels <= 8 => OutputFormat::Flac,
+                    SourceFormat::PcmInt { .. } | SourceFormat::PcmFloat { .. } => OutputFormat::Wav,
+                    SourceFormat::Lossy if mp3_can_hold(&info) => lossy_target(),
+                    // A lossy stream MP3 cannot hold (96 kHz, 5.1): lossless, not a failure.
+                    SourceFormat::Lossy if info.channels <= 8 => OutputFormat::Flac,
+                    SourceFormat::Lossy => OutputFormat::Wav,
+                },
                 // Undecodable files fail later with the decoder's reason; the name is moot.
-                Ok(SourceFormat::Lossy) | Err(_) => lossy_target(),
+                Err(_) => lossy_target(),
             },
         }
+    }
+}
+
+/// Whether MP3 can store this stream as it is (rate and channel count).
+fn mp3_can_hold(info: &StreamInfo) -> bool {
+    #[cfg(feature = "mp3")]
+    {
+        mp3::unsupported(info.sample_rate, info.channels).is_none()
+    }
+    #[cfg(not(feature = "mp3"))]
+    {
+        let _ = info;
+        false
     }
 }
 
@@ -533,6 +552,14 @@ mod tests {
             ("alac_s16_44k1_mono.m4a", OutputFormat::Flac),
             ("vorbis_44k1_stereo.ogg", lossy),
             ("opus_48k_mono.opus", lossy),
+            (
+                "aac_96k_mono.m4a",
+                if cfg!(feature = "mp3") {
+                    OutputFormat::Flac
+                } else {
+                    OutputFormat::Wav
+                },
+            ),
         ];
         for (name, expected) in cases {
             assert_eq!(
