@@ -21,13 +21,14 @@
 //! design, its bell clamped to 5.4 kHz and narrowed by the warping near Nyquist, cut 16 kHz
 //! speech by less than 2 dB.
 //!
-//! Measured (`bench/deess/`, and the test `sibilant_speech_is_de_essed_and_plain_speech_keeps_
-//! its_presence` on the clips in `tests/fixtures/deess/`): on the twelve most sibilant 16 kHz
-//! LibriSpeech/ARCTIC recordings the sibilance index (energy 5–10 kHz over 0.1–4 kHz, whole
-//! file) drops by 6.5 dB on average at 48 kHz (4.1 dB at least) and by 5.2 dB at their own
-//! 16 kHz (3.5 dB at least), while the presence (2–5 kHz over 0.1–4 kHz) of the twelve least
-//! sibilant ones moves by 0.7 dB at most. The former bell with the presets' −6 dB threshold and
-//! 6 dB maximum took 3.3 dB off at 48 kHz and 1.7 dB at 16 kHz.
+//! Measured through the CLI (`bench/deess/run.sh`; the test `sibilant_speech_is_de_essed_
+//! and_plain_speech_keeps_its_presence` checks the same on the clips in `tests/fixtures/deess/`):
+//! on the twelve most sibilant 16 kHz LibriSpeech/ARCTIC recordings the sibilance index (energy
+//! 5–10 kHz over 0.1–4 kHz, whole file) drops by 6.1 dB on average at 48 kHz (4.1 dB at least)
+//! and by 4.9 dB at their own 16 kHz (3.5 dB at least), while the presence (2–5 kHz over
+//! 0.1–4 kHz, and over the full band) of the twelve least sibilant ones moves by 0.74 dB at
+//! most. The former bell with the presets' −6 dB threshold and 6 dB maximum took 3.1 dB off at
+//! 48 kHz and 1.7 dB at 16 kHz.
 //!
 //! **No reduction means no processing.** The bells' dry path holds no filter: with `g = 1` the
 //! output is the input bit for bit (reductions below 1e-6 dB, a change under one f32 step,
