@@ -22,8 +22,20 @@ pub enum Mode<'a> {
         claims: &'a Claims,
         settings: &'a Settings,
     },
-    /// Measure only.
-    Analyze,
+    /// Measure only; with `judge`, also judge each file against the preset's spec (`check`).
+    Analyze { settings: &'a Settings, judge: bool },
+}
+
+impl Mode<'_> {
+    /// The spec each finished file is judged against, if this run judges.
+    fn spec(&self) -> Option<&crate::check::Spec> {
+        let (settings, judge) = match self {
+            Mode::Process { settings, .. } => (settings, true),
+            Mode::Analyze { settings, judge } => (settings, *judge),
+        };
+        let spec = &settings.preset.check;
+        (judge && !spec.is_empty()).then_some(spec)
+    }
 }
 
 /// Receives progress from a running batch. All methods may be called from worker threads.
@@ -185,7 +197,7 @@ fn run_one(job: &Job, mode: Mode, cancel: &AtomicBool, observer: &dyn Observer) 
                 return Some(report);
             }
         },
-        Mode::Analyze => None,
+        Mode::Analyze { .. } => None,
     };
     observer.file_started(job);
     let started = std::time::Instant::now();
@@ -199,7 +211,7 @@ fn run_one(job: &Job, mode: Mode, cancel: &AtomicBool, observer: &dyn Observer) 
         Mode::Process {
             destination, settings, ..
         } => pipeline::process_file(job, destination, settings, &control),
-        Mode::Analyze => pipeline::analyze_file(job, &control),
+        Mode::Analyze { settings, .. } => pipeline::analyze_file(job, settings, &control),
     }));
     IN_FILE.with(|f| f.set(false));
     let mut report = match result {
@@ -213,6 +225,10 @@ fn run_one(job: &Job, mode: Mode, cancel: &AtomicBool, observer: &dyn Observer) 
         }
     };
     report.seconds_taken = started.elapsed().as_secs_f64();
+    if let Some(spec) = mode.spec() {
+        // For the observer; the report judges every row again with the rules that span files.
+        report.judge(spec);
+    }
     observer.file_finished(job, &report);
     Some(report)
 }

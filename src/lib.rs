@@ -5,6 +5,7 @@
 //! Progress and results go to a [`batch::Observer`], which the CLI implements.
 
 pub mod batch;
+pub mod check;
 pub mod dsp;
 pub mod error;
 pub mod fsutil;

@@ -17,6 +17,37 @@ pub struct Measurement {
     pub sample_peak_dbfs: Option<f64>,
     pub max_momentary_lufs: Option<f64>,
     pub max_short_term_lufs: Option<f64>,
+    /// Unweighted RMS of the whole file, channels' powers averaged (ACX's "RMS"), in dBFS;
+    /// this and the next three come from `check::acx::LevelMeter`.
+    #[serde(default)]
+    pub rms_dbfs: Option<f64>,
+    /// RMS of the quietest 500 ms, in dBFS (`None`: shorter than 500 ms, or digital silence).
+    #[serde(default)]
+    pub noise_floor_dbfs: Option<f64>,
+    /// Room tone before the narration starts, in seconds (`None`: no narration found).
+    #[serde(default)]
+    pub room_tone_head_s: Option<f64>,
+    /// Room tone after the narration ends, in seconds.
+    #[serde(default)]
+    pub room_tone_tail_s: Option<f64>,
+}
+
+impl Measurement {
+    /// Every figure, for code that must treat them alike (e.g. dropping non-finite values).
+    pub fn figures_mut(&mut self) -> [&mut Option<f64>; 10] {
+        [
+            &mut self.integrated_lufs,
+            &mut self.lra_lu,
+            &mut self.true_peak_dbtp,
+            &mut self.sample_peak_dbfs,
+            &mut self.max_momentary_lufs,
+            &mut self.max_short_term_lufs,
+            &mut self.rms_dbfs,
+            &mut self.noise_floor_dbfs,
+            &mut self.room_tone_head_s,
+            &mut self.room_tone_tail_s,
+        ]
+    }
 }
 
 /// What a meter measures: everything (for the report) or integrated loudness alone (cheap,
@@ -52,6 +83,12 @@ pub struct Meter {
     /// order (`Full` only): the base of loudness-over-time plots and speech-gated measures.
     /// Ten values a second — 144 KB for an hour.
     block_track: Vec<f32>,
+    /// True-peak readings above this (linear) mark their 100-ms block as an over; infinity: off.
+    over_threshold: f32,
+    /// Indices of the 100-ms blocks holding a true peak above `over_threshold`, ascending.
+    over_blocks: Vec<u32>,
+    /// Frames given to the true-peak detector so far.
+    true_peak_frames: u64,
 }
 
 /// Frames per true-peak detector call.
@@ -94,6 +131,9 @@ impl Meter {
             max_momentary: f64::NEG_INFINITY,
             max_short_term: f64::NEG_INFINITY,
             block_track: Vec::new(),
+            over_threshold: f32::INFINITY,
+            over_blocks: Vec::new(),
+            true_peak_frames: 0,
         })
     }
 
@@ -104,8 +144,26 @@ impl Meter {
             while start < range.end {
                 let n = TRUE_PEAK_CHUNK.min(range.end - start);
                 detector.process_at(block, start, n, &mut self.peaks);
-                self.max_true_peak = self.peaks[..n].iter().fold(self.max_true_peak, |m, &p| m.max(p));
-                detector.set_floor(self.max_true_peak);
+                let chunk_max = self.peaks[..n].iter().fold(0.0f32, |m, &p| m.max(p));
+                if chunk_max > self.over_threshold {
+                    // Readings describe the frame `latency` frames back.
+                    let first = self.true_peak_frames.saturating_sub(detector.latency() as u64);
+                    for (i, _) in self.peaks[..n]
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, &p)| p > self.over_threshold)
+                    {
+                        let block = ((first + i as u64) / self.step as u64) as u32;
+                        if self.over_blocks.last() != Some(&block) {
+                            self.over_blocks.push(block);
+                        }
+                    }
+                }
+                self.max_true_peak = self.max_true_peak.max(chunk_max);
+                // Readings under the floor may come out inexact: keep it at or below the over
+                // threshold so every over is seen.
+                detector.set_floor(self.max_true_peak.min(self.over_threshold));
+                self.true_peak_frames += n as u64;
                 start += n;
             }
         }
@@ -173,6 +231,18 @@ impl Meter {
     /// Frames per 100-ms block of [`Meter::block_track`].
     pub fn block_frames(&self) -> usize {
         self.step
+    }
+
+    /// Marks the 100-ms blocks whose true peak exceeds `dbtp` (see [`Meter::over_blocks`]);
+    /// `Full` meters only. Call before adding audio.
+    pub fn mark_overs_above(&mut self, dbtp: f64) {
+        self.over_threshold = 10f64.powf(dbtp / 20.0) as f32;
+    }
+
+    /// Indices (on the [`Meter::block_track`] grid) of the blocks with a true peak above the
+    /// threshold set by [`Meter::mark_overs_above`], ascending.
+    pub fn over_blocks(&self) -> &[u32] {
+        &self.over_blocks
     }
 
     /// The true peak including the last frames still inside the detector.
@@ -419,5 +489,34 @@ mod tests {
         // Integrated loudness gates nothing here: it is the energy mean of all blocks.
         let mean = track.iter().map(|&e| e as f64).sum::<f64>() / track.len() as f64;
         assert!((block_energy_to_lufs(mean) - expected).abs() < 0.05, "{expected}");
+    }
+
+    #[test]
+    fn overs_mark_the_blocks_whose_true_peak_tops_the_threshold() {
+        // −20 dBFS tone with two 50-ms bursts peaking near −0.5 dBFS at 1.23 s and 2.5 s:
+        // exactly their blocks are marked at −1 dBTP, none at 0 dBTP.
+        let rate = 48_000;
+        let mut signal = sine_block(997.0, 0.1, rate, 4.0, 2);
+        for start_s in [1.23, 2.5] {
+            let start = (start_s * rate as f64) as usize;
+            for channel in &mut signal {
+                for s in &mut channel[start..start + rate as usize / 20] {
+                    *s *= 9.4;
+                }
+            }
+        }
+        let run = |dbtp: f64, chunk: usize| {
+            let mut meter = Meter::new(rate, &[ChannelRole::Left, ChannelRole::Right], MeterKind::Full).unwrap();
+            meter.mark_overs_above(dbtp);
+            for start in (0..signal[0].len()).step_by(chunk) {
+                meter.add(&signal, start..(start + chunk).min(signal[0].len()));
+            }
+            (meter.over_blocks().to_vec(), meter.finish())
+        };
+        let (overs, m) = run(-1.0, 4096);
+        assert!(m.true_peak_dbtp.unwrap() > -1.0, "{m:?}");
+        assert_eq!(overs, vec![12, 25]);
+        assert_eq!(run(-1.0, 333).0, overs, "independent of the call size");
+        assert!(run(0.0, 4096).0.is_empty());
     }
 }

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use crate::check::acx::LevelMeter;
 use crate::dsp::compressor::CompressorStage;
 use crate::dsp::deess::DeessStage;
 use crate::dsp::denoise::DenoiseStage;
@@ -28,6 +29,7 @@ use crate::io::{SampleFormat, StreamInfo};
 use crate::loudness::{Measurement, Meter, MeterKind};
 use crate::plan::Job;
 use crate::preset::Preset;
+use crate::report::plot::{Plot, Series, SeriesKind};
 use crate::report::{FileReport, Status};
 use crate::state::Manifest;
 
@@ -154,8 +156,9 @@ fn open_input(job: &Job) -> Result<(File, Fingerprint), FileError> {
     Ok((file, fingerprint))
 }
 
-/// Measures a file without writing anything (`podclean analyze`).
-pub fn analyze_file(job: &Job, control: &Control) -> Result<FileReport, FileError> {
+/// Measures a file without writing anything (`podclean analyze` and `check`): loudness, the
+/// unweighted levels a spec may judge, and the loudness-over-time plot, in one decode.
+pub fn analyze_file(job: &Job, settings: &Settings, control: &Control) -> Result<FileReport, FileError> {
     let started = Instant::now();
     let mut report = FileReport::new(job.input_rel.to_string_lossy().into_owned());
     let (input, _) = open_input(job)?;
@@ -164,6 +167,8 @@ pub fn analyze_file(job: &Job, control: &Control) -> Result<FileReport, FileErro
     describe_input(&mut report, &info);
     let mut meter = Meter::new(info.sample_rate, &info.channel_roles, MeterKind::Full)
         .map_err(|e| failed(ErrorKind::Unsupported, e))?;
+    meter.mark_overs_above(settings.preset.over_threshold_dbtp());
+    let mut levels = LevelMeter::new(info.sample_rate, info.channels);
     let mut block = vec![vec![0.0f32; BLOCK_FRAMES]; info.channels];
     let mut frames = 0u64;
     loop {
@@ -173,11 +178,20 @@ pub fn analyze_file(job: &Job, control: &Control) -> Result<FileReport, FileErro
             break;
         }
         meter.add(&block, 0..n);
+        levels.add(&block, 0..n);
         frames += n as u64;
         report_progress(control, frames, &info);
     }
-    let measurement = meter.finish();
-    report.duration_s = Some(frames as f64 / info.sample_rate as f64);
+    let measurement = levels.finish().add_to(meter.finish());
+    let duration_s = frames as f64 / info.sample_rate as f64;
+    let mut plot = Plot::new(duration_s);
+    plot.set(Series::short_term(
+        SeriesKind::Input,
+        meter.block_track(),
+        meter.over_blocks(),
+    ));
+    report.plot = Some(plot);
+    report.duration_s = Some(duration_s);
     report.warnings.extend(decoder.warnings().iter().cloned());
     report.status = if measurement.integrated_lufs.is_some() {
         Status::Ok
@@ -234,8 +248,11 @@ pub fn process_file(
     let spool = SpoolWriter::from_file(spool_file, info.channels).map_err(|e| write_error(&e))?;
     let pass_a = run_pass_a(&mut decoder, &info, &settings.preset, spool, control)?;
     report.warnings.extend(decoder.warnings().iter().cloned());
-    report.duration_s = Some(pass_a.frames as f64 / info.sample_rate as f64);
+    let duration_s = pass_a.frames as f64 / info.sample_rate as f64;
+    report.duration_s = Some(duration_s);
     report.input_loudness = Some(pass_a.input.clone());
+    let mut plot = Plot::new(duration_s);
+    plot.set(pass_a.input_series.clone());
     report.cleaned_integrated_lufs = pass_a.cleaned_integrated;
     report.processing = pass_a.processing.clone();
     let mut spool = pass_a.spool;
@@ -376,6 +393,8 @@ pub fn process_file(
         ))));
     }
     report.output_loudness = Some(outcome.measurement);
+    plot.set(outcome.series);
+    report.plot = Some(plot);
     drop(spool);
 
     // Commit: only an output made from the input as it still is.
@@ -509,6 +528,8 @@ struct PassA {
     spool: Spool,
     frames: u64,
     input: Measurement,
+    /// Short-term loudness of the input over time, for the report's plot.
+    input_series: Series,
     cleaned_integrated: Option<f64>,
     processing: std::collections::BTreeMap<String, crate::report::StageMetrics>,
 }
@@ -574,6 +595,7 @@ fn run_pass_a(
         ))));
     }
     let input = input_meter.finish();
+    let input_series = Series::short_term(SeriesKind::Input, input_meter.block_track(), &[]);
     let cleaned_integrated = if cleaning {
         cleaned_meter.integrated()
     } else {
@@ -592,13 +614,17 @@ fn run_pass_a(
         spool,
         frames,
         input,
+        input_series,
         cleaned_integrated,
         processing,
     })
 }
 
 struct PassB {
+    /// Loudness and the unweighted levels of the written samples.
     measurement: Measurement,
+    /// Short-term loudness of the output over time, with its true-peak overs.
+    series: Series,
     limiter_max_reduction_db: f64,
     limiter_slope_estimate: f64,
     /// Bytes of coded audio in the file (tags and headers excluded).
@@ -632,8 +658,7 @@ fn run_pass_b(
     )
     .with_margin_db(margin_db);
     let mut limiter = AlignedChain::new(limiter, info.sample_rate, info.channels, BLOCK_FRAMES)?;
-    let mut meter = Meter::new(info.sample_rate, &info.channel_roles, MeterKind::Full)
-        .map_err(|e| failed(ErrorKind::Unsupported, e))?;
+    let mut meter = WrittenMeter::new(info, settings.preset.over_threshold_dbtp())?;
     let file = output.file.try_clone().map_err(|e| write_error(&e))?;
     let mut writer = Encoder::into_file(file, output.spec, output.metadata).map_err(|e| write_error(&e))?;
     // Lossless output is metered from the samples written; lossy output from its decoding.
@@ -644,18 +669,19 @@ fn run_pass_b(
     let mut reader = spool
         .reader()
         .map_err(|e| failed(ErrorKind::Io, format!("cannot read the spool: {}", io_reason(&e))))?;
-    let mut emit = |block: &[Vec<f32>], range: std::ops::Range<usize>, meter: &mut Meter| -> Result<(), FileError> {
-        if range.is_empty() {
-            return Ok(());
-        }
-        writer
-            .write(block, range.clone(), &mut written)
-            .map_err(|e| write_error(&e))?;
-        if meter_written {
-            meter.add(&written, range);
-        }
-        Ok(())
-    };
+    let mut emit =
+        |block: &[Vec<f32>], range: std::ops::Range<usize>, meter: &mut WrittenMeter| -> Result<(), FileError> {
+            if range.is_empty() {
+                return Ok(());
+            }
+            writer
+                .write(block, range.clone(), &mut written)
+                .map_err(|e| write_error(&e))?;
+            if meter_written {
+                meter.add(&written, range);
+            }
+            Ok(())
+        };
     loop {
         let n = reader
             .read(&mut block)
@@ -674,25 +700,66 @@ fn run_pass_b(
     while let Some(range) = limiter.flush(&mut block) {
         emit(&block, range, &mut meter)?;
     }
-    let (measurement, audio_bytes) = if meter_written {
-        let measurement = meter.finish();
-        let bytes = writer.finalize(Some(&measurement)).map_err(|e| write_error(&e))?;
-        (measurement, bytes)
+    let ((measurement, series), audio_bytes) = if meter_written {
+        let metered = meter.finish();
+        let bytes = writer.finalize(Some(&metered.0)).map_err(|e| write_error(&e))?;
+        (metered, bytes)
     } else {
         let bytes = writer.finalize(None).map_err(|e| write_error(&e))?;
-        (meter_decoded(output, info)?, bytes)
+        (
+            meter_decoded(output, info, settings.preset.over_threshold_dbtp())?,
+            bytes,
+        )
     };
     Ok(PassB {
         measurement,
+        series,
         limiter_max_reduction_db: limiter.stage().max_reduction_db(),
         limiter_slope_estimate: limiter.stage().loudness_slope_estimate(),
         audio_bytes,
     })
 }
 
+/// What pass B measures on the output: loudness and true peak, the unweighted levels the
+/// delivery specs judge, and the short-term series (with its overs) for the report's plot.
+struct WrittenMeter {
+    loudness: Meter,
+    levels: LevelMeter,
+}
+
+impl WrittenMeter {
+    fn new(info: &StreamInfo, over_threshold_dbtp: f64) -> Result<WrittenMeter, FileError> {
+        let mut loudness = Meter::new(info.sample_rate, &info.channel_roles, MeterKind::Full)
+            .map_err(|e| failed(ErrorKind::Unsupported, e))?;
+        loudness.mark_overs_above(over_threshold_dbtp);
+        Ok(WrittenMeter {
+            loudness,
+            levels: LevelMeter::new(info.sample_rate, info.channels),
+        })
+    }
+
+    fn add(&mut self, block: &[Vec<f32>], range: std::ops::Range<usize>) {
+        self.loudness.add(block, range.clone());
+        self.levels.add(block, range);
+    }
+
+    fn finish(self) -> (Measurement, Series) {
+        let series = Series::short_term(
+            SeriesKind::Output,
+            self.loudness.block_track(),
+            self.loudness.over_blocks(),
+        );
+        (self.levels.finish().add_to(self.loudness.finish()), series)
+    }
+}
+
 /// Decodes the written file and meters it: what a listener's decoder will play. It must
 /// decode to the input's exact length (the encoder's delay and padding trimmed).
-fn meter_decoded(output: &Output, info: &StreamInfo) -> Result<Measurement, FileError> {
+fn meter_decoded(
+    output: &Output,
+    info: &StreamInfo,
+    over_threshold_dbtp: f64,
+) -> Result<(Measurement, Series), FileError> {
     let what = output.spec.format.extension().to_uppercase();
     let broken =
         |e: DecodeError| FileError::Failed(Error::internal(format!("the written {what} does not decode: {e}")));
@@ -701,8 +768,7 @@ fn meter_decoded(output: &Output, info: &StreamInfo) -> Result<Measurement, File
     let handle = output.file.try_clone().map_err(|e| write_error(&e))?;
     let hint = Path::new("written").with_extension(output.spec.format.extension());
     let mut decoder = Decoder::open_file(handle, &hint).map_err(broken)?;
-    let mut meter = Meter::new(info.sample_rate, &info.channel_roles, MeterKind::Full)
-        .map_err(|e| failed(ErrorKind::Unsupported, e))?;
+    let mut meter = WrittenMeter::new(info, over_threshold_dbtp)?;
     let mut block = vec![vec![0.0f32; BLOCK_FRAMES]; info.channels];
     let mut frames = 0u64;
     loop {

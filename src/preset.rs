@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+use crate::check;
 use crate::dsp::check_range;
 use crate::dsp::compressor::CompressorSettings;
 use crate::dsp::deess::DeessSettings;
@@ -18,6 +19,7 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ("ebu-r128", include_str!("../presets/ebu-r128.toml")),
     ("atsc-a85", include_str!("../presets/atsc-a85.toml")),
     ("streaming", include_str!("../presets/streaming.toml")),
+    ("acx", include_str!("../presets/acx.toml")),
 ];
 
 /// The preset used when none is named.
@@ -131,6 +133,9 @@ pub struct Preset {
     /// Output format and encoder settings.
     #[serde(default)]
     pub output: OutputSettings,
+    /// The delivery spec outputs (and `podclean check` inputs) are judged against.
+    #[serde(default)]
+    pub check: check::Spec,
 }
 
 impl Preset {
@@ -171,7 +176,14 @@ impl Preset {
         self.denoise.validate()?;
         self.deess.validate()?;
         self.compressor.validate()?;
-        self.output.validate()
+        self.output.validate()?;
+        self.check.validate()
+    }
+
+    /// True peaks above this mark an over on the report's plots: the spec's ceiling, else the
+    /// limiter's.
+    pub fn over_threshold_dbtp(&self) -> f64 {
+        self.check.max_true_peak_dbtp.unwrap_or(self.loudness.true_peak_dbtp)
     }
 
     /// Whether any cleanup stage runs (otherwise pass A only measures and spools).

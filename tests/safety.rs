@@ -723,7 +723,15 @@ fn a_panic_inside_a_file_is_reported_with_its_location() {
     };
     let plan = plan::build(&request, None).unwrap();
     batch::install_panic_hook();
-    let outcome = batch::run(&plan, Mode::Analyze, 1, &AtomicBool::new(false), &Exploding);
+    let settings = podclean::pipeline::Settings {
+        preset: podclean::preset::Preset::load("podcast").unwrap(),
+        bit_depth: None,
+    };
+    let mode = Mode::Analyze {
+        settings: &settings,
+        judge: false,
+    };
+    let outcome = batch::run(&plan, mode, 1, &AtomicBool::new(false), &Exploding);
     let row = &outcome.files[0];
     let error = row.error.as_deref().unwrap();
     assert_eq!(row.error_kind, Some(podclean::error::ErrorKind::Internal));

@@ -40,7 +40,6 @@ fuzz_target!(|data: &[u8]| {
         cancel: &cancel,
         progress: &progress,
     };
-    let _ = pipeline::analyze_file(&job, &control);
     let mut preset = Preset::load("podcast").expect("built-in preset");
     // Keep the expensive denoiser for the seeds that select it, so the fuzzer stays fast.
     preset.denoise.enabled = selector & 0x80 != 0;
@@ -48,6 +47,7 @@ fuzz_target!(|data: &[u8]| {
         preset,
         bit_depth: None,
     };
+    let _ = pipeline::analyze_file(&job, &settings, &control);
     let out = dir.path().join("out");
     let root = OutDir::root(&out, true).expect("output root");
     let manifest = Manifest::open(&root, "fuzz", true).expect("manifest");

@@ -20,7 +20,8 @@ use podclean::state::Shard;
     long_about = "Clean spoken-word audio in bulk: rumble filter, voice denoise, de-ess, compression, then \
                   loudness normalization (EBU R128 / BS.1770) under a true-peak ceiling.\n\n\
                   podclean DIR           clean every audio file under DIR into DIR-clean/\n\
-                  podclean analyze DIR   measure only and write the report",
+                  podclean analyze DIR   measure only and write the report\n\
+                  podclean check DIR     judge every file against a delivery spec (exit 1 if any fails)",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
@@ -35,18 +36,27 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Measure loudness only: write the report (podclean-analysis.json/.csv), touch no audio.
+    /// Measure loudness only: write the report (podclean-analysis.json/.csv/.html), touch no audio.
     Analyze(AnalyzeArgs),
+    /// Judge every file against a delivery spec (the [check] rules of -p NAME|FILE): exit 0 when all pass, 1 when any fails; writes podclean-check.json/.csv/.html, touches no audio.
+    Check(AnalyzeArgs),
     /// List the built-in presets and their values.
     Presets,
     /// Work with reports.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Print a shell completion script (e.g. `podclean completions bash > /etc/bash_completion.d/podclean`).
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to standard output (e.g. `podclean man > podclean.1`).
+    Man,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum ReportCommand {
-    /// Combine the shard reports (podclean-report.K-of-N.json) in OUT into OUT/podclean-report.json (+ .csv).
+    /// Combine the shard reports (podclean-report.K-of-N.json) in OUT into OUT/podclean-report.json (+ .csv, .html).
     Merge {
         /// The output root the shards wrote into.
         #[arg(value_name = "OUT")]
@@ -62,7 +72,7 @@ pub struct CommonArgs {
     /// Output root; the input tree is mirrored below it. Default: a sibling folder INPUT-clean. It may not be, or lie inside, an input folder.
     #[arg(short, long, value_name = "DIR")]
     pub output: Option<PathBuf>,
-    /// Preset name (see `podclean presets`) or path to a preset .toml file.
+    /// Preset name (see `podclean presets`) or path to a preset .toml file; its [check] table is the delivery spec.
     #[arg(short, long, value_name = "NAME|FILE", default_value = DEFAULT_PRESET)]
     pub preset: String,
     /// Threads: files processed at once, and the most cores used (default: number of cores; at most 4 per core).
@@ -123,7 +133,7 @@ pub struct ProcessArgs {
 pub struct AnalyzeArgs {
     #[command(flatten)]
     pub common: CommonArgs,
-    /// Where to write the report: PATH.json and PATH.csv (a .json or .csv extension is replaced). Default: OUTPUT/podclean-analysis.json.
+    /// Where to write the report: PATH.json, PATH.csv and PATH.html (a .json, .csv or .html extension is replaced). Default: OUTPUT/podclean-analysis.json (check: podclean-check.json).
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
 }
@@ -137,9 +147,31 @@ fn parse_bit_depth(text: &str) -> Result<SampleFormat, String> {
 }
 
 /// Parses the process arguments. A subcommand named after options (`podclean -o OUT analyze
-/// DIR`) is moved to the front first, so it is never taken for an input folder.
+/// DIR`) is moved to the front first, so it is never taken for an input folder. With
+/// `NO_COLOR` set, help and errors are plain text whatever the terminal.
 pub fn parse() -> Result<Cli, clap::Error> {
-    Cli::try_parse_from(subcommand_first(std::env::args_os().collect()))
+    use clap::FromArgMatches;
+    let mut command = Cli::command();
+    if no_color() {
+        command = command.color(clap::ColorChoice::Never);
+    }
+    let matches = command.try_get_matches_from(subcommand_first(std::env::args_os().collect()))?;
+    Cli::from_arg_matches(&matches)
+}
+
+/// `NO_COLOR` set to anything but the empty string (no-color.org).
+pub fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+
+/// The completion script for `shell`.
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    clap_complete::generate(shell, &mut Cli::command(), "podclean", out);
+}
+
+/// The man page, as roff.
+pub fn man_page(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    clap_mangen::Man::new(Cli::command()).render(out)
 }
 
 /// Moves the first positional argument to the front when it names a subcommand.
@@ -235,6 +267,31 @@ mod tests {
         assert_eq!(order("podclean DIR analyze"), ["podclean", "DIR", "analyze"]);
         assert_eq!(order("podclean -o analyze DIR"), ["podclean", "-o", "analyze", "DIR"]);
         assert_eq!(order("podclean -- analyze"), ["podclean", "--", "analyze"]);
+    }
+
+    #[test]
+    fn completions_and_man_page_come_from_the_definition() {
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+        ] {
+            let mut script = Vec::new();
+            completions(shell, &mut script);
+            let script = String::from_utf8(script).unwrap();
+            for word in ["check", "analyze", "true-peak", "shard", "completions"] {
+                assert!(script.contains(word), "{shell}: {word} missing");
+            }
+        }
+        let mut page = Vec::new();
+        man_page(&mut page).unwrap();
+        let page = String::from_utf8(page).unwrap();
+        assert!(
+            page.starts_with(".ie") || page.contains(".TH podclean"),
+            "{}",
+            &page[..200]
+        );
+        assert!(page.contains("check") && page.contains("true\\-peak"), "{page}");
     }
 
     #[test]

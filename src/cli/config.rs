@@ -16,6 +16,8 @@ use super::args::{CommonArgs, ProcessArgs};
 pub enum RunKind {
     Process,
     Analyze,
+    /// Measure and judge against the preset's spec.
+    Check,
 }
 
 /// Everything a run needs, decided.
@@ -24,7 +26,7 @@ pub struct Config {
     pub kind: RunKind,
     pub inputs: Vec<PathBuf>,
     pub output_root: PathBuf,
-    /// For analyze: where the report goes, if named.
+    /// For analyze and check: where the report goes, if named.
     pub report_path: Option<PathBuf>,
     pub settings: Settings,
     pub jobs: usize,
@@ -46,6 +48,12 @@ impl Config {
         report_path: Option<PathBuf>,
     ) -> Result<Config, String> {
         let settings = settings_from(common, flags)?;
+        if kind == RunKind::Check && settings.preset.check.is_empty() {
+            return Err(format!(
+                "preset {} has no [check] rules to judge against (see `podclean presets`, or add a [check] table to your preset file)",
+                settings.preset.name
+            ));
+        }
         let output_root = match (&common.output, common.inputs.as_slice()) {
             (Some(dir), _) => dir.clone(),
             (None, [single]) => plan::default_output_root(single),
@@ -86,11 +94,17 @@ impl Config {
 
 fn settings_from(common: &CommonArgs, flags: &ProcessArgs) -> Result<Settings, String> {
     let mut preset = Preset::load(&common.preset).map_err(|e| e.to_string())?;
+    // The spec is part of the preset: overriding its target or ceiling moves the spec's too,
+    // so outputs are judged against what was asked for.
     if let Some(target) = flags.target {
         preset.loudness.set_target(target);
+        preset.check.set_target(target);
     }
     if let Some(tp) = flags.true_peak {
         preset.loudness.true_peak_dbtp = tp;
+        if preset.check.max_true_peak_dbtp.is_some() {
+            preset.check.max_true_peak_dbtp = Some(tp);
+        }
     }
     if flags.no_denoise {
         preset.denoise.enabled = false;
@@ -121,8 +135,12 @@ fn settings_from(common: &CommonArgs, flags: &ProcessArgs) -> Result<Settings, S
     })
 }
 
-/// Identifies the settings that shape an output, for the manifest.
+/// Identifies the settings that shape an output, for the manifest. The spec does not shape
+/// the audio: a changed spec re-judges earlier outputs from their recorded measurements
+/// instead of making them again.
 pub fn settings_fingerprint(settings: &Settings) -> String {
-    let preset = serde_json::to_string(&settings.preset).unwrap_or_default();
+    let mut preset = settings.preset.clone();
+    preset.check = Default::default();
+    let preset = serde_json::to_string(&preset).unwrap_or_default();
     format!("{preset}|{:?}", settings.bit_depth)
 }

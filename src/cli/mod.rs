@@ -29,6 +29,8 @@ const REPORT_STEM: &str = "podclean-report";
 /// `analyze`'s report name: never the processing report's, so measuring a folder cannot
 /// replace the record of what was processed.
 const ANALYSIS_STEM: &str = "podclean-analysis";
+/// `check`'s report name.
+const CHECK_STEM: &str = "podclean-check";
 
 pub fn main() -> i32 {
     batch::install_panic_hook();
@@ -45,7 +47,18 @@ pub fn main() -> i32 {
     let config = match cli.command {
         Some(Command::Presets) => return list_presets() as i32,
         Some(Command::Report(ReportCommand::Merge { output })) => return merge_reports(&output) as i32,
+        Some(Command::Completions { shell }) => {
+            args::completions(shell, &mut std::io::stdout());
+            return ExitCode::Ok as i32;
+        }
+        Some(Command::Man) => {
+            return match args::man_page(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::Ok as i32,
+                Err(e) => usage_error(format!("cannot write the man page: {e}")) as i32,
+            }
+        }
         Some(Command::Analyze(a)) => Config::new(RunKind::Analyze, &a.common, &ProcessArgs::default(), a.report),
+        Some(Command::Check(c)) => Config::new(RunKind::Check, &c.common, &ProcessArgs::default(), c.report),
         None => Config::new(RunKind::Process, &cli.common, &cli.process, None),
     };
     match config {
@@ -78,9 +91,14 @@ fn list_presets() -> ExitCode {
             on_off(p.deess.enabled),
             on_off(p.compressor.enabled)
         );
+        let rules = p.check.describe();
+        if !rules.is_empty() {
+            println!("  spec: {}", rules.join("; "));
+        }
         println!();
     }
     println!("A preset file is TOML with the same keys as presets/*.toml; pass its path to -p.");
+    println!("Its [check] table is the delivery spec that `podclean check` and processing runs judge against.");
     ExitCode::Ok
 }
 
@@ -130,8 +148,13 @@ fn run(config: &Config) -> ExitCode {
         Ok(plan) => plan,
         Err(refused) => return usage_error(refused),
     };
+    let verb = match config.kind {
+        RunKind::Process => "process",
+        RunKind::Analyze => "analyze",
+        RunKind::Check => "check",
+    };
     if config.dry_run {
-        summary::print_plan(&plan, writes_audio);
+        summary::print_plan(&plan, writes_audio, verb);
         return ExitCode::Ok;
     }
 
@@ -148,7 +171,12 @@ fn run(config: &Config) -> ExitCode {
         }),
         (None, false) => OutDir::root(&config.output_root, true).map(|dir| ReportTarget {
             dir,
-            stem: ANALYSIS_STEM.to_string(),
+            stem: if config.kind == RunKind::Check {
+                CHECK_STEM
+            } else {
+                ANALYSIS_STEM
+            }
+            .to_string(),
         }),
     };
     let report_target = match report_target {
@@ -189,7 +217,11 @@ fn run(config: &Config) -> ExitCode {
         };
         eprintln!(
             "podclean{}: {total} audio file{} to do{skipping} ({} ignored) → {}",
-            if writes_audio { "" } else { " analyze" },
+            if writes_audio {
+                String::new()
+            } else {
+                format!(" {verb}")
+            },
             if total == 1 { "" } else { "s" },
             plan.ignored.len(),
             if writes_audio {
@@ -205,7 +237,7 @@ fn run(config: &Config) -> ExitCode {
     let interactive = std::io::stderr().is_terminal()
         && !config.quiet
         && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        && !args::no_color();
     let observer = progress::Progress::new(total, interactive, config.verbose, config.quiet);
     let mode = match &output {
         Some(output) => Mode::Process {
@@ -216,13 +248,16 @@ fn run(config: &Config) -> ExitCode {
             claims: &output.claims,
             settings: &config.settings,
         },
-        None => Mode::Analyze,
+        None => Mode::Analyze {
+            settings: &config.settings,
+            judge: config.kind == RunKind::Check,
+        },
     };
     let outcome = batch::run(&plan, mode, config.jobs, &cancel, &observer);
     observer.finish();
 
     let mut report = BatchReport::new(
-        if writes_audio { "process" } else { "analyze" },
+        verb,
         config.settings.preset.clone(),
         config.settings.bit_depth.map(|f| f.label().to_string()),
         outcome.files,
@@ -242,6 +277,10 @@ fn run(config: &Config) -> ExitCode {
         }
     };
     drop(output);
+    // A check's violations are its errors; a processing run's are warnings.
+    if config.kind == RunKind::Check || !config.quiet {
+        print_violations(&report);
+    }
     if !config.quiet {
         summary::print_summary(&report, &report_target.json_path());
     }
@@ -251,7 +290,25 @@ fn run(config: &Config) -> ExitCode {
     if report.files.iter().any(|f| f.status == Status::Failed) {
         code = ExitCode::FileFailed;
     }
+    // A check passes only when every file was measured and meets the spec.
+    if config.kind == RunKind::Check
+        && report
+            .files
+            .iter()
+            .any(|f| !f.verdict.as_ref().is_some_and(|v| v.passed()))
+    {
+        code = ExitCode::FileFailed;
+    }
     code
+}
+
+/// One line per broken rule: file, what, measured, allowed.
+fn print_violations(report: &BatchReport) {
+    for file in &report.files {
+        for violation in file.verdict.iter().flat_map(|v| &v.violations) {
+            eprintln!("podclean: {}: fail: {violation}", file.input);
+        }
+    }
 }
 
 /// What a processing run holds while it writes: the lock, the manifest and the claims.

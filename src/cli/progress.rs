@@ -141,13 +141,31 @@ fn file_line(report: &FileReport) -> String {
     let input_i = report.input_loudness.as_ref().and_then(|m| m.integrated_lufs);
     let output = report.output_loudness.as_ref();
     let status = report.status.as_str();
-    format!(
-        "{status:>7}  {}  in {} LUFS → out {} LUFS, {} dBTP, gain {} dB ({:.1} s)",
-        report.input,
-        fmt(input_i),
-        fmt(output.and_then(|m| m.integrated_lufs)),
-        fmt(output.and_then(|m| m.true_peak_dbtp)),
-        fmt(report.gain_db),
-        report.seconds_taken
-    )
+    let verdict = match &report.verdict {
+        Some(v) if v.passed() => "  spec pass".to_string(),
+        Some(v) => format!("  spec FAIL ({})", v.violations.len()),
+        None => String::new(),
+    };
+    match output {
+        Some(output) => format!(
+            "{status:>7}  {}  in {} LUFS → out {} LUFS, {} dBTP, gain {} dB ({:.1} s){verdict}",
+            report.input,
+            fmt(input_i),
+            fmt(output.integrated_lufs),
+            fmt(output.true_peak_dbtp),
+            fmt(report.gain_db),
+            report.seconds_taken
+        ),
+        None => {
+            let input = report.input_loudness.as_ref();
+            format!(
+                "{status:>7}  {}  {} LUFS, {} dBTP, LRA {} LU ({:.1} s){verdict}",
+                report.input,
+                fmt(input_i),
+                fmt(input.and_then(|m| m.true_peak_dbtp)),
+                fmt(input.and_then(|m| m.lra_lu)),
+                report.seconds_taken
+            )
+        }
+    }
 }

@@ -29,6 +29,12 @@ pub fn print_summary(report: &BatchReport, report_path: &Path) {
     if report.interrupted {
         println!("  interrupted         the run stopped early: pending files are done by the next run");
     }
+    if report.judges() {
+        println!(
+            "  spec         {:>5}   pass, {} fail ({})",
+            t.passed, t.rejected, report.settings.name
+        );
+    }
     if report.mode == "process" {
         println!("  worst deviation from target   {}", fmt(t.worst_deviation_lu, "LU"));
         println!(
@@ -41,11 +47,12 @@ pub fn print_summary(report: &BatchReport, report_path: &Path) {
         t.audio_seconds / 3600.0,
         t.seconds_taken
     );
-    println!("  report       {}", report_path.display());
+    println!("  report       {} (+ .csv, .html)", report_path.display());
 }
 
-/// Prints the plan: one line per file (what, and why), then what is left alone.
-pub fn print_plan(plan: &Plan, writes_audio: bool) {
+/// Prints the plan: one line per file (what, and why), then what is left alone. `verb` names
+/// what a measuring run does to a file (`analyze`, `check`).
+pub fn print_plan(plan: &Plan, writes_audio: bool, verb: &str) {
     for item in &plan.items {
         let job = &item.job;
         match &item.action {
@@ -54,7 +61,7 @@ pub fn print_plan(plan: &Plan, writes_audio: bool) {
                 job.input_rel.display(),
                 job.output_rel.display()
             ),
-            Action::Process { .. } => println!("analyze  {}", job.input_rel.display()),
+            Action::Process { .. } => println!("{verb:<8} {}", job.input_rel.display()),
             Action::Skip(_) => println!("skip     {}  (up to date)", job.input_rel.display()),
             Action::Fail(error) => println!(
                 "fail     {}  ({}: {})",

@@ -5,13 +5,17 @@
 use super::{BatchReport, FileReport};
 use crate::loudness::Measurement;
 
-const MEASURES: [&str; 6] = [
+const MEASURES: [&str; 10] = [
     "integrated_lufs",
     "lra_lu",
     "true_peak_dbtp",
     "sample_peak_dbfs",
     "max_momentary_lufs",
     "max_short_term_lufs",
+    "rms_dbfs",
+    "noise_floor_dbfs",
+    "room_tone_head_s",
+    "room_tone_tail_s",
 ];
 
 /// The column names, in order.
@@ -40,6 +44,8 @@ pub fn header() -> Vec<String> {
             "output_measured_on",
             "seconds_taken",
             "warnings",
+            "verdict",
+            "violations",
         ]
         .iter()
         .map(|s| s.to_string()),
@@ -55,18 +61,8 @@ pub fn row(file: &FileReport) -> Vec<String> {
             .unwrap_or_default()
     };
     let measures = |m: &Option<Measurement>| -> Vec<String> {
-        let m = m.clone().unwrap_or_default();
-        [
-            m.integrated_lufs,
-            m.lra_lu,
-            m.true_peak_dbtp,
-            m.sample_peak_dbfs,
-            m.max_momentary_lufs,
-            m.max_short_term_lufs,
-        ]
-        .iter()
-        .map(|v| num(*v))
-        .collect()
+        let mut m = m.clone().unwrap_or_default();
+        m.figures_mut().iter().map(|v| num(**v)).collect()
     };
     let mut row = vec![
         file.input.clone(),
@@ -93,6 +89,17 @@ pub fn row(file: &FileReport) -> Vec<String> {
         file.output_measured_on.clone().unwrap_or_default(),
         format!("{:.3}", file.seconds_taken),
         file.warnings.join("; "),
+        file.verdict
+            .as_ref()
+            .map(|v| v.result.as_str().to_string())
+            .unwrap_or_default(),
+        file.verdict
+            .as_ref()
+            .map(|v| {
+                let lines: Vec<String> = v.violations.iter().map(|x| x.to_string()).collect();
+                lines.join("; ")
+            })
+            .unwrap_or_default(),
     ]);
     row.into_iter().map(|cell| safe_cell(&cell)).collect()
 }
@@ -154,6 +161,7 @@ mod tests {
         let row = row(&file);
         assert_eq!(row.len(), header().len());
         assert_eq!(row[0], "'=bad.wav");
-        assert_eq!(row.last().unwrap(), "'@x");
+        let warnings = header().iter().position(|c| c == "warnings").unwrap();
+        assert_eq!(row[warnings], "'@x");
     }
 }

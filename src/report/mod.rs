@@ -1,15 +1,18 @@
 //! The batch report: per-file rows plus the effective settings and totals, as serde data,
-//! written as JSON (the full record) and CSV (one flat row per file, for spreadsheets), and
-//! merged from shard reports.
+//! written as JSON (the full record), CSV (one flat row per file, for spreadsheets) and a
+//! self-contained HTML page with loudness plots, and merged from shard reports.
 
 pub mod csv;
+pub mod html;
 pub mod merge;
+pub mod plot;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::Path;
 
+use crate::check::{self, Facts, Verdict};
 use crate::error::ErrorKind;
 use crate::fsutil::OutDir;
 use crate::loudness::Measurement;
@@ -95,6 +98,13 @@ pub struct FileReport {
     /// What each cleanup stage did, by stage name.
     pub processing: BTreeMap<String, StageMetrics>,
     pub seconds_taken: f64,
+    /// Pass or fail against the preset's `[check]` spec, with every rule broken (`null` when
+    /// the run judges nothing — `analyze` — or the file has no measurements).
+    #[serde(default)]
+    pub verdict: Option<Verdict>,
+    /// Loudness over time, for the HTML report (a fixed number of points per series).
+    #[serde(default)]
+    pub plot: Option<plot::Plot>,
 }
 
 impl FileReport {
@@ -126,6 +136,8 @@ impl FileReport {
             output_measured_on: None,
             processing: BTreeMap::new(),
             seconds_taken: 0.0,
+            verdict: None,
+            plot: None,
         }
     }
 
@@ -158,15 +170,20 @@ impl FileReport {
             .into_iter()
             .flatten()
         {
-            for v in [
-                &mut m.integrated_lufs,
-                &mut m.lra_lu,
-                &mut m.true_peak_dbtp,
-                &mut m.sample_peak_dbfs,
-                &mut m.max_momentary_lufs,
-                &mut m.max_short_term_lufs,
-            ] {
+            for v in m.figures_mut() {
                 fix(v);
+            }
+        }
+        if let Some(plot) = &mut self.plot {
+            for series in &mut plot.series {
+                for v in &mut series.values {
+                    if v.is_some_and(|x| !x.is_finite()) {
+                        *v = None;
+                    }
+                }
+            }
+            if !plot.duration_s.is_finite() {
+                plot.duration_s = 0.0;
             }
         }
         for v in [
@@ -191,6 +208,24 @@ impl FileReport {
         let out = self.output_loudness.as_ref()?.integrated_lufs?;
         Some(out - self.target_lufs?)
     }
+
+    /// What a spec judges for this row: the written output where there is one, else the input
+    /// as measured (`check`). `None` for rows without measurements (failed, pending).
+    pub fn judged(&self) -> Option<Facts<'_>> {
+        let measurement = self.output_loudness.as_ref().or(self.input_loudness.as_ref())?;
+        Some(Facts {
+            measurement,
+            sample_rate: self.sample_rate,
+            channels: self.channels,
+            duration_s: self.duration_s,
+        })
+    }
+
+    /// Sets the verdict against `spec` for this file alone (rules spanning the batch are added
+    /// by [`BatchReport::new`]).
+    pub fn judge(&mut self, spec: &check::Spec) {
+        self.verdict = self.judged().map(|facts| check::judge(spec, &facts));
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -208,6 +243,12 @@ pub struct Totals {
     pub worst_deviation_lu: Option<f64>,
     /// Highest output true peak, in dBTP.
     pub highest_true_peak_dbtp: Option<f64>,
+    /// Files that meet the spec (runs that judge: `check` and processing).
+    #[serde(default)]
+    pub passed: usize,
+    /// Files that break at least one rule of the spec.
+    #[serde(default)]
+    pub rejected: usize,
     pub audio_seconds: f64,
     pub seconds_taken: f64,
 }
@@ -222,7 +263,7 @@ pub struct Ignored {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchReport {
     pub podclean_version: String,
-    /// `"process"` or `"analyze"`.
+    /// `"process"`, `"analyze"` or `"check"`.
     pub mode: String,
     /// `"K/N"` when this is one shard's report.
     #[serde(default)]
@@ -261,19 +302,51 @@ impl BatchReport {
         };
         report.files.iter_mut().for_each(FileReport::make_finite);
         report.files.sort_by(|a, b| a.input.cmp(&b.input));
+        report.judge();
         report.ignored.sort_by(|a, b| a.path.cmp(&b.path));
         report.totals = Totals::of(&report.files, report.ignored.len());
         report
+    }
+
+    /// Whether this kind of run judges files against the spec (`analyze` only measures).
+    pub fn judges(&self) -> bool {
+        self.mode != "analyze" && !self.settings.check.is_empty()
+    }
+
+    /// Judges every row against the spec in the settings — again for rows judged before (a
+    /// skipped file's earlier row, a shard's rows), so the verdicts always match the spec
+    /// recorded beside them — and adds the rules that span the batch.
+    fn judge(&mut self) {
+        if !self.judges() {
+            for file in &mut self.files {
+                file.verdict = None;
+            }
+            return;
+        }
+        let spec = &self.settings.check;
+        for file in &mut self.files {
+            file.judge(spec);
+        }
+        let mut judged: Vec<(Option<usize>, &mut Verdict)> = self
+            .files
+            .iter_mut()
+            .filter_map(|f| {
+                let channels = f.channels;
+                f.verdict.as_mut().map(|v| (channels, v))
+            })
+            .collect();
+        check::judge_batch(spec, &mut judged);
     }
 
     pub fn to_json(&self) -> std::io::Result<Vec<u8>> {
         serde_json::to_vec_pretty(self).map_err(std::io::Error::other)
     }
 
-    /// Writes `STEM.json` and `STEM.csv` into `dir`, each atomically.
+    /// Writes `STEM.json`, `STEM.csv` and `STEM.html` into `dir`, each atomically.
     pub fn write(&self, dir: &OutDir, stem: &str) -> std::io::Result<()> {
         dir.write_atomically(OsStr::new(&format!("{stem}.json")), &self.to_json()?)?;
-        dir.write_atomically(OsStr::new(&format!("{stem}.csv")), &csv::to_csv(self)?)
+        dir.write_atomically(OsStr::new(&format!("{stem}.csv")), &csv::to_csv(self)?)?;
+        dir.write_atomically(OsStr::new(&format!("{stem}.html")), html::to_html(self).as_bytes())
     }
 }
 
@@ -338,6 +411,14 @@ impl Totals {
             highest_true_peak_dbtp: max(&mut files
                 .iter()
                 .filter_map(|f| f.output_loudness.as_ref().and_then(|m| m.true_peak_dbtp))),
+            passed: files
+                .iter()
+                .filter(|f| f.verdict.as_ref().is_some_and(Verdict::passed))
+                .count(),
+            rejected: files
+                .iter()
+                .filter(|f| f.verdict.as_ref().is_some_and(|v| !v.passed()))
+                .count(),
             audio_seconds: files.iter().filter_map(|f| f.duration_s).sum(),
             seconds_taken: files.iter().map(|f| f.seconds_taken).sum(),
         }
@@ -400,8 +481,11 @@ mod tests {
         let csv = std::fs::read_to_string(dir.path().join("r.csv")).unwrap();
         assert_eq!(csv.lines().count(), 3);
         assert!(csv.lines().next().unwrap().starts_with("input,output,status,error"));
+        assert!(std::fs::read_to_string(dir.path().join("r.html"))
+            .unwrap()
+            .contains("b.wav"));
         let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-        assert_eq!(entries.len(), 2, "no temp files left");
+        assert_eq!(entries.len(), 3, "JSON, CSV, HTML and no temp files left");
     }
 
     #[test]
