@@ -23,7 +23,7 @@ use crate::fsutil::{io_reason, EntryKind, Fingerprint, OutDir};
 use crate::io::decode::{DecodeError, DecodeErrorKind, Decoder};
 use crate::io::encode::riff::read_broadcast_chunks;
 use crate::io::encode::tags::SourceTags;
-use crate::io::encode::{Encoder, OutputMetadata, OutputSpec};
+use crate::io::encode::{Encoder, OutputFormat, OutputMetadata, OutputSpec};
 use crate::io::spool::{Spool, SpoolWriter};
 use crate::io::{SampleFormat, StreamInfo};
 use crate::loudness::{Measurement, Meter, MeterKind};
@@ -45,6 +45,10 @@ const MIN_MEASURABLE_S: f64 = 0.4;
 /// limiter takes. Beyond this the target is not reachable under the ceiling without crushing
 /// the peaks, and podclean says so instead.
 pub const MAX_LIMITER_MAKEUP_DB: f64 = 12.0;
+/// Sample peaks this far over the ceiling after the gain make the limiter take enough off to
+/// move the integrated loudness past the tolerance (only decides whether to meter before
+/// encoding; every output is verified either way).
+const LIMITER_WORK_DB: f64 = 1.5;
 /// Limiter headroom below the ceiling on the first pass: meters interpolate between samples
 /// slightly differently, so aim a little under and verify on the written file.
 const INITIAL_MARGIN_DB: f64 = 0.05;
@@ -323,17 +327,34 @@ pub fn process_file(
     let mut previous: Option<(f64, f64)> = None;
     let mut outcome;
     let mut passes = 0;
+    // A FLAC encode costs several limiter passes. When the limiter will take loudness off
+    // the peaks, the first gain misses: find the gain with passes that only meter, then encode
+    // once (and meter the samples written, as always). Not for MP3: its decoded loudness
+    // differs from the samples' by what the encoder changes, which only a written file shows.
+    let limiter_will_work = pass_a.cleaned_peak_dbfs + gain_db > ceiling + LIMITER_WORK_DB;
+    let mut probing = spec.format == OutputFormat::Flac && limiter_will_work;
     loop {
         control.check()?;
         passes += 1;
-        outcome = run_pass_b(&mut spool, &info, settings, &output, gain_db, margin)?;
+        let write = if probing {
+            Write::MeterOnly
+        } else {
+            Write::Encode(&output)
+        };
+        outcome = run_pass_b(&mut spool, &info, settings, write, gain_db, margin)?;
         let out = &outcome.measurement;
         let peak_ok = out.true_peak_dbtp.is_none_or(|tp| tp <= ceiling);
         let miss = match (aim, out.integrated_lufs) {
             (Aim::Target(target), Some(measured)) => target - measured,
             _ => 0.0,
         };
-        if (peak_ok && miss.abs() <= TOLERANCE_LU) || passes >= MAX_PASSES {
+        let hit = peak_ok && miss.abs() <= TOLERANCE_LU;
+        if probing {
+            probing = !hit && passes + 1 < MAX_PASSES;
+            if hit {
+                continue;
+            }
+        } else if hit || passes >= MAX_PASSES {
             break;
         }
         if let Some(tp) = out.true_peak_dbtp.filter(|_| !peak_ok) {
@@ -349,7 +370,12 @@ pub fn process_file(
             previous = Some((gain_db, measured));
             let next = (gain_db + miss / slope).min(gain_limit);
             if (next - gain_db).abs() < 1e-9 && peak_ok {
-                break; // at the make-up limit: more passes cannot help
+                // At the make-up limit: more passes cannot help; write what the last one metered.
+                if probing {
+                    probing = false;
+                    continue;
+                }
+                break;
             }
             gain_db = next;
         }
@@ -531,6 +557,8 @@ struct PassA {
     /// Short-term loudness of the input over time, for the report's plot.
     input_series: Series,
     cleaned_integrated: Option<f64>,
+    /// The cleaned audio's sample peak: with the gain, whether the limiter will have work.
+    cleaned_peak_dbfs: f64,
     processing: std::collections::BTreeMap<String, crate::report::StageMetrics>,
 }
 
@@ -566,6 +594,7 @@ fn run_pass_a(
         |kind| Meter::new(info.sample_rate, &info.channel_roles, kind).map_err(|e| failed(ErrorKind::Unsupported, e));
     let mut input_meter = meter(MeterKind::Full)?;
     let mut cleaned_meter = meter(MeterKind::IntegratedOnly)?;
+    let mut cleaned_peak = 0.0f32;
     let mut block = vec![vec![0.0f32; BLOCK_FRAMES]; info.channels];
     let mut frames = 0u64;
     loop {
@@ -580,11 +609,13 @@ fn run_pass_a(
         if cleaning {
             cleaned_meter.add(&block, range.clone());
         }
+        cleaned_peak = cleaned_peak.max(sample_peak(&block, range.clone()));
         spool.write(&block, range).map_err(|e| write_error(&e))?;
         report_progress(control, frames, info);
     }
     while let Some(range) = aligned.flush(&mut block) {
         cleaned_meter.add(&block, range.clone());
+        cleaned_peak = cleaned_peak.max(sample_peak(&block, range.clone()));
         spool.write(&block, range).map_err(|e| write_error(&e))?;
     }
     let spool = spool.finish().map_err(|e| write_error(&e))?;
@@ -616,8 +647,17 @@ fn run_pass_a(
         input,
         input_series,
         cleaned_integrated,
+        cleaned_peak_dbfs: 20.0 * f64::from(cleaned_peak).max(1e-10).log10(),
         processing,
     })
+}
+
+/// The largest magnitude in a block's range (NaN ignored).
+fn sample_peak(block: &[Vec<f32>], range: std::ops::Range<usize>) -> f32 {
+    block
+        .iter()
+        .flat_map(|channel| channel[range.clone()].iter())
+        .fold(0.0f32, |peak, &x| peak.max(x.abs()))
 }
 
 struct PassB {
@@ -641,11 +681,18 @@ struct Output<'a> {
     frames: u64,
 }
 
+/// Whether a pass B writes the output or only meters what it would write.
+#[derive(Clone, Copy)]
+enum Write<'a> {
+    MeterOnly,
+    Encode(&'a Output<'a>),
+}
+
 fn run_pass_b(
     spool: &mut Spool,
     info: &StreamInfo,
     settings: &Settings,
-    output: &Output,
+    write: Write,
     gain_db: f64,
     margin_db: f64,
 ) -> Result<PassB, FileError> {
@@ -659,10 +706,15 @@ fn run_pass_b(
     .with_margin_db(margin_db);
     let mut limiter = AlignedChain::new(limiter, info.sample_rate, info.channels, BLOCK_FRAMES)?;
     let mut meter = WrittenMeter::new(info, settings.preset.over_threshold_dbtp())?;
-    let file = output.file.try_clone().map_err(|e| write_error(&e))?;
-    let mut writer = Encoder::into_file(file, output.spec, output.metadata).map_err(|e| write_error(&e))?;
+    let mut writer = match write {
+        Write::MeterOnly => None,
+        Write::Encode(output) => {
+            let file = output.file.try_clone().map_err(|e| write_error(&e))?;
+            Some(Encoder::into_file(file, output.spec, output.metadata).map_err(|e| write_error(&e))?)
+        }
+    };
     // Lossless output is metered from the samples written; lossy output from its decoding.
-    let meter_written = !writer.is_lossy();
+    let meter_written = writer.as_ref().is_none_or(|writer| !writer.is_lossy());
     let mut block = vec![vec![0.0f32; BLOCK_FRAMES]; info.channels];
     let mut written = vec![vec![0.0f32; BLOCK_FRAMES]; info.channels];
     let gain = db_to_amp(gain_db) as f32;
@@ -674,11 +726,16 @@ fn run_pass_b(
             if range.is_empty() {
                 return Ok(());
             }
-            writer
-                .write(block, range.clone(), &mut written)
-                .map_err(|e| write_error(&e))?;
-            if meter_written {
-                meter.add(&written, range);
+            match writer.as_mut() {
+                Some(writer) => {
+                    writer
+                        .write(block, range.clone(), &mut written)
+                        .map_err(|e| write_error(&e))?;
+                    if meter_written {
+                        meter.add(&written, range);
+                    }
+                }
+                None => meter.add(block, range),
             }
             Ok(())
         };
@@ -700,16 +757,22 @@ fn run_pass_b(
     while let Some(range) = limiter.flush(&mut block) {
         emit(&block, range, &mut meter)?;
     }
-    let ((measurement, series), audio_bytes) = if meter_written {
-        let metered = meter.finish();
-        let bytes = writer.finalize(Some(&metered.0)).map_err(|e| write_error(&e))?;
-        (metered, bytes)
-    } else {
-        let bytes = writer.finalize(None).map_err(|e| write_error(&e))?;
-        (
-            meter_decoded(output, info, settings.preset.over_threshold_dbtp())?,
-            bytes,
-        )
+    let ((measurement, series), audio_bytes) = match (writer, write) {
+        (Some(writer), Write::Encode(output)) if !meter_written => {
+            let bytes = writer.finalize(None).map_err(|e| write_error(&e))?;
+            (
+                meter_decoded(output, info, settings.preset.over_threshold_dbtp())?,
+                bytes,
+            )
+        }
+        (writer, _) => {
+            let metered = meter.finish();
+            let bytes = match writer {
+                Some(writer) => writer.finalize(Some(&metered.0)).map_err(|e| write_error(&e))?,
+                None => 0,
+            };
+            (metered, bytes)
+        }
     };
     Ok(PassB {
         measurement,

@@ -535,3 +535,32 @@ fn digital_silence_stays_exact_zeros_at_16_bit() {
     );
     assert!(burst_out.iter().any(|&c| c != 0), "the burst is there");
 }
+
+#[test]
+fn flac_whose_peaks_need_the_limiter_lands_on_target_under_the_ceiling() {
+    // Quiet speech with clicks near full scale: the gain to −23 LUFS drives the clicks far
+    // over the ceiling, so the limiter costs loudness and the first gain misses. The gain is
+    // found by passes that only meter; the one FLAC written must still be on target.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    let mut speech = at_loudness(speech(6.0), -33.0);
+    let rate = speech.rate as usize;
+    for clap in [rate, 3 * rate, 5 * rate] {
+        speech.channels[0][clap..clap + 4].copy_from_slice(&[0.5, 0.9, -0.9, -0.5]);
+    }
+    write_tagged_flac(&input.join("claps.flac"), &speech);
+    let out = dir.path().join("out");
+    process(&input, &out, &["-p", "ebu-r128"]).success();
+
+    let flac = decode_all(&out.join("claps.flac"));
+    assert_eq!(flac.frames(), speech.frames());
+    let (lufs, tp) = measure(&flac);
+    assert!((lufs + 23.0).abs() <= 0.1, "{lufs}");
+    assert!(tp <= -1.0, "{tp}");
+    let report = read_report(&out.join("podclean-report.json"));
+    let r = row(&report, "claps.flac");
+    assert!(r["limiter_max_reduction_db"].as_f64().unwrap() > 3.0, "{r:#}");
+    assert!(r["passes"].as_u64().unwrap() >= 2, "{r:#}");
+    let reported = r["output_loudness"]["integrated_lufs"].as_f64().unwrap();
+    assert!((reported - lufs).abs() < 0.01, "report {reported} vs decoded {lufs}");
+}
