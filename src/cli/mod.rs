@@ -54,8 +54,10 @@ pub fn main() -> i32 {
         Some(Command::Man) => {
             return match args::man_page(&mut std::io::stdout()) {
                 Ok(()) => ExitCode::Ok as i32,
+                // `podclean man | head`: the reader has what it wanted.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::Ok as i32,
                 Err(e) => usage_error(format!("cannot write the man page: {e}")) as i32,
-            }
+            };
         }
         Some(Command::Analyze(a)) => Config::new(RunKind::Analyze, &a.common, &ProcessArgs::default(), a.report),
         Some(Command::Check(c)) => Config::new(RunKind::Check, &c.common, &ProcessArgs::default(), c.report),
