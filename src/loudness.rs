@@ -4,6 +4,7 @@
 use ebur128::{Channel, EbuR128, Mode};
 use serde::{Deserialize, Serialize};
 
+use crate::dsp::biquad::Coeffs;
 use crate::dsp::truepeak::TruePeakDetector;
 use crate::io::ChannelRole;
 
@@ -304,6 +305,110 @@ fn energy_to_loudness(energy: f64) -> f64 {
     }
 }
 
+/// The BS.1770 K-weighting filter at `sample_rate`: the "pre-filter" high shelf (+4 dB above
+/// about 1.7 kHz, the head's effect) and the RLB high-pass (38 Hz), as two biquad sections.
+/// The same design as libebur128's (and the `ebur128` crate's) for any rate, so a meter built
+/// on these sections reads what [`Meter`] reads.
+pub fn k_weighting(sample_rate: f64) -> [Coeffs; 2] {
+    use std::f64::consts::PI;
+    let (f0, gain_db, q) = (1681.974450955533, 3.999843853973347, 0.7071752369554196);
+    let k = (PI * f0 / sample_rate).tan();
+    let vh = 10f64.powf(gain_db / 20.0);
+    let vb = vh.powf(0.4996667741545416);
+    let a0 = 1.0 + k / q + k * k;
+    let shelf = Coeffs {
+        b0: (vh + vb * k / q + k * k) / a0,
+        b1: 2.0 * (k * k - vh) / a0,
+        b2: (vh - vb * k / q + k * k) / a0,
+        a1: 2.0 * (k * k - 1.0) / a0,
+        a2: (1.0 - k / q + k * k) / a0,
+    };
+    let (f0, q) = (38.13547087602444, 0.5003270373238773);
+    let k = (PI * f0 / sample_rate).tan();
+    let a0 = 1.0 + k / q + k * k;
+    let highpass = Coeffs {
+        b0: 1.0,
+        b1: -2.0,
+        b2: 1.0,
+        a1: 2.0 * (k * k - 1.0) / a0,
+        a2: (1.0 - k / q + k * k) / a0,
+    };
+    [shelf, highpass]
+}
+
+/// BS.1770 integrated loudness of gating blocks given by their mean energies: blocks under
+/// the −70 LUFS absolute gate are dropped, then blocks more than 10 LU under the loudness of
+/// the rest. `None` when nothing passes the gates.
+pub fn gated_loudness(blocks: &[f64]) -> Option<f64> {
+    let absolute = loudness_to_energy(ABSOLUTE_GATE_LUFS);
+    let mean_above = |gate: f64| {
+        let (sum, count) = blocks
+            .iter()
+            .filter(|&&e| e > gate)
+            .fold((0.0, 0usize), |(s, n), &e| (s + e, n + 1));
+        (count > 0).then(|| sum / count as f64)
+    };
+    let ungated = mean_above(absolute)?;
+    let relative = loudness_to_energy(energy_to_loudness(ungated) + RELATIVE_GATE_LU);
+    mean_above(relative.max(absolute)).map(energy_to_loudness)
+}
+
+const ABSOLUTE_GATE_LUFS: f64 = -70.0;
+const RELATIVE_GATE_LU: f64 = -10.0;
+
+/// Speech-gated figures of a signal, from its 100-ms [`Meter::block_track`] and a speech mask
+/// on the same blocks.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SpeechLoudness {
+    /// BS.1770 integrated loudness over speech only: the 400-ms gating blocks (75 % overlap)
+    /// of which at least 3 of the 4 100-ms blocks are speech, through both gates — the
+    /// dialogue-gated measure ATSC A/85 allows.
+    pub integrated_lufs: Option<f64>,
+    /// How far apart the speech levels lie: p90 − p10 of the speech-gated short-term loudness
+    /// (the energy mean of the speech blocks of each 3-s window, every 100 ms, over windows
+    /// that are at least half speech and above −70 LUFS), in LU. `None` with fewer than
+    /// [`MIN_SPREAD_WINDOWS`] such windows.
+    pub spread_lu: Option<f64>,
+}
+
+/// Short-term windows needed for a speech-level spread (one second of them).
+pub const MIN_SPREAD_WINDOWS: usize = 10;
+
+/// Computes [`SpeechLoudness`]; `speech[k]` says whether 100-ms block `k` is speech (blocks
+/// past the end of `speech` are not).
+pub fn speech_loudness(block_track: &[f32], speech: &[bool]) -> SpeechLoudness {
+    let is_speech = |k: usize| speech.get(k).copied().unwrap_or(false);
+    let gating: Vec<f64> = (0..block_track.len().saturating_sub(MOMENTARY_BLOCKS - 1))
+        .filter(|&j| (j..j + MOMENTARY_BLOCKS).filter(|&k| is_speech(k)).count() >= 3)
+        .map(|j| {
+            block_track[j..j + MOMENTARY_BLOCKS]
+                .iter()
+                .map(|&e| e as f64)
+                .sum::<f64>()
+                / MOMENTARY_BLOCKS as f64
+        })
+        .collect();
+    let mut short_term: Vec<f64> = (0..block_track.len().saturating_sub(SHORT_TERM_BLOCKS - 1))
+        .filter_map(|j| {
+            let (sum, count) = (j..j + SHORT_TERM_BLOCKS)
+                .filter(|&k| is_speech(k))
+                .fold((0.0, 0usize), |(s, n), k| (s + block_track[k] as f64, n + 1));
+            (2 * count >= SHORT_TERM_BLOCKS)
+                .then(|| energy_to_loudness(sum / count as f64))
+                .filter(|&l| l > ABSOLUTE_GATE_LUFS)
+        })
+        .collect();
+    let spread_lu = (short_term.len() >= MIN_SPREAD_WINDOWS).then(|| {
+        short_term.sort_by(f64::total_cmp);
+        let at = |q: f64| short_term[((short_term.len() - 1) as f64 * q).round() as usize];
+        at(0.9) - at(0.1)
+    });
+    SpeechLoudness {
+        integrated_lufs: gated_loudness(&gating),
+        spread_lu,
+    }
+}
+
 /// BS.1770 channel weighting: L/R/C weight 1.0, surrounds 1.41, LFE excluded. A mono file is
 /// measured as one channel (BS.1770 as written: 3 dB below the same signal as dual mono).
 fn bs1770_channel(role: ChannelRole, channels: usize) -> Channel {
@@ -518,5 +623,57 @@ mod tests {
         assert_eq!(overs, vec![12, 25]);
         assert_eq!(run(-1.0, 333).0, overs, "independent of the call size");
         assert!(run(0.0, 4096).0.is_empty());
+    }
+
+    #[test]
+    fn k_weighting_has_the_bs1770_response() {
+        // BS.1770-4 table: the pre-filter adds about +4 dB at high frequencies, and the
+        // cascade is about −0.7 dB at 1 kHz... (0 dB at 997 Hz after the −0.691 offset).
+        for rate in [44_100.0, 48_000.0] {
+            let gain = |f: f64| {
+                20.0 * k_weighting(rate)
+                    .iter()
+                    .map(|c| c.magnitude(rate, f))
+                    .product::<f64>()
+                    .log10()
+            };
+            assert!((gain(1000.0) - 0.691).abs() < 0.05, "{rate}: {}", gain(1000.0));
+            assert!((gain(10_000.0) - 4.0).abs() < 0.3, "{rate}: {}", gain(10_000.0));
+            assert!(gain(20.0) < -10.0, "{rate}: {}", gain(20.0));
+        }
+    }
+
+    #[test]
+    fn gating_drops_blocks_under_both_gates() {
+        let e = |lufs: f64| loudness_to_energy(lufs);
+        // Half the blocks at −20, half at −40: the relative gate (−10 LU under the ungated
+        // −22.99) drops the quiet half.
+        let blocks: Vec<f64> = (0..100).map(|i| if i % 2 == 0 { e(-20.0) } else { e(-40.0) }).collect();
+        assert!((gated_loudness(&blocks).unwrap() + 20.0).abs() < 1e-9);
+        // Everything under −70 LUFS: undefined.
+        assert_eq!(gated_loudness(&[e(-75.0), e(-80.0)]), None);
+        assert_eq!(gated_loudness(&[]), None);
+    }
+
+    #[test]
+    fn speech_loudness_counts_speech_blocks_only() {
+        let e = |lufs: f64| loudness_to_energy(lufs) as f32;
+        // 20 s at −20 LUFS (speech), 10 s of −30 LUFS music (not speech), 20 s at −35 (speech).
+        let track: Vec<f32> = (0..500)
+            .map(|k| match k {
+                0..200 => e(-20.0),
+                200..300 => e(-30.0),
+                _ => e(-35.0),
+            })
+            .collect();
+        let speech: Vec<bool> = (0..500).map(|k| !(200..300).contains(&k)).collect();
+        let figures = speech_loudness(&track, &speech);
+        // The relative gate (−10 LU under the speech's ungated −22.9 LUFS) drops the −35 part.
+        assert!((figures.integrated_lufs.unwrap() + 20.0).abs() < 0.01, "{figures:?}");
+        // Speech-gated short-term loudness: −20 or −35 in most windows.
+        assert!((figures.spread_lu.unwrap() - 15.0).abs() < 0.01, "{figures:?}");
+        // Only two speech blocks: nothing defined.
+        let little: Vec<bool> = (0..500).map(|k| k < 2).collect();
+        assert_eq!(speech_loudness(&track, &little), SpeechLoudness::default());
     }
 }

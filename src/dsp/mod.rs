@@ -7,9 +7,12 @@ pub mod deess;
 pub mod denoise;
 pub mod envelope;
 pub mod highpass;
+pub mod leveler;
 pub mod limiter;
 pub mod resample;
+pub mod speech;
 pub mod truepeak;
+pub mod twopass;
 
 #[cfg(test)]
 pub(crate) mod testutil;
