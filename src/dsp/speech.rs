@@ -246,14 +246,19 @@ impl SpeechAnalyzer {
         self.tracks.energy.push(energy as f32);
         self.hop_energy = 0.0;
         self.frames_in_hop = 0;
-        let (periodicity, flatness, pitch) = self.periodicity_and_flatness();
-        self.tracks.periodicity.push(periodicity);
-        self.tracks.flatness.push(flatness);
-        self.tracks.pitch_hz.push(pitch);
+        let hop = self.window_features();
+        self.tracks.periodicity.push(hop.periodicity);
+        self.tracks.flatness.push(hop.flatness);
+        self.tracks.pitch_hz.push(hop.pitch_hz);
     }
 
-    /// (periodicity, flatness, pitch in Hz) of the window ending now.
-    fn periodicity_and_flatness(&mut self) -> (f32, f32, f32) {
+    /// The features of the window ending now.
+    fn window_features(&mut self) -> HopFeatures {
+        let silent = HopFeatures {
+            periodicity: 0.0,
+            flatness: 1.0,
+            pitch_hz: 0.0,
+        };
         let n = self.ring.len();
         let (older, newer) = self.ring.split_at(self.ring_pos);
         for ((t, &x), &w) in self.time.iter_mut().zip(newer.iter().chain(older)).zip(&self.window) {
@@ -265,7 +270,7 @@ impl SpeechAnalyzer {
             .process_with_scratch(&mut self.time, &mut self.freq, &mut self.scratch)
             .is_err()
         {
-            return (0.0, 1.0, 0.0);
+            return silent;
         }
         for (p, c) in self.power.iter_mut().zip(&self.freq) {
             *p = c.norm_sqr();
@@ -275,19 +280,24 @@ impl SpeechAnalyzer {
         let sum: f64 = band.iter().map(|&p| p as f64).sum();
         // Silence or near-silence: no periodicity to speak of, flat by convention.
         if sum.is_nan() || sum <= 1e-14 * bins {
-            return (0.0, 1.0, 0.0);
+            return silent;
         }
         let log_sum: f64 = band.iter().map(|&p| (p as f64 + 1e-20).ln()).sum();
         let flatness = ((log_sum / bins).exp() / (sum / bins)).clamp(0.0, 1.0) as f32;
+        let mut features = HopFeatures { flatness, ..silent };
         // Voicing from the band above 250 Hz (no hum, no thump); pitch from everything above
         // 50 Hz, where a low voice's fundamental is, so its period is not taken for half.
         let lags = self.lags.clone();
         if !self.autocorrelation(self.band.clone()) {
-            return (0.0, flatness, 0.0);
+            return features;
         }
-        let periodicity = lags.clone().map(|lag| self.time[lag]).fold(0.0f32, f32::max);
+        features.periodicity = lags
+            .clone()
+            .map(|lag| self.time[lag])
+            .fold(0.0f32, f32::max)
+            .clamp(0.0, 1.0);
         if !self.autocorrelation(self.pitch_band.clone()) {
-            return (periodicity.clamp(0.0, 1.0), flatness, 0.0);
+            return features;
         }
         let min_lag = lags.start as f32;
         let period = lags
@@ -300,11 +310,8 @@ impl SpeechAnalyzer {
             })
             .fold((lags.start, f32::MIN), |best, x| if x.1 > best.1 { x } else { best })
             .0;
-        (
-            periodicity.clamp(0.0, 1.0),
-            flatness,
-            (self.analysis_rate / period as f64) as f32,
-        )
+        features.pitch_hz = (self.analysis_rate / period as f64) as f32;
+        features
     }
 
     /// Puts in `self.time[..lags.end]` the normalized autocorrelation (1 at lag 0, divided
@@ -331,6 +338,13 @@ impl SpeechAnalyzer {
         }
         true
     }
+}
+
+/// The features of one analysis window.
+struct HopFeatures {
+    periodicity: f32,
+    flatness: f32,
+    pitch_hz: f32,
 }
 
 /// Where the speech is (module documentation, "Decision"), per hop.
@@ -366,6 +380,16 @@ const VOICED_SCORE: f32 = 0.5;
 const MAX_VOICED_FLATNESS: f32 = 0.45;
 const BRIDGE_HOPS: usize = 20;
 const MIN_VOICED_HOPS: usize = 10;
+/// An island needs this much speech to count at all: a word's worth (300 ms). A short
+/// "yeah" has more; a breath or a click that looks voiced for a moment has less.
+const MIN_SPEECH_HOPS: usize = 30;
+/// A phrase more than this under the loudest phrase (of at least a second of speech) within
+/// 30 s is not speech: no voice in one conversation sits 30 dB under another (and the
+/// leveler's bounds could not bring it up), but a distant door's ringing or a breath that the
+/// denoiser left voiced does.
+const BELOW_LOUDEST_SPEECH_DB: f64 = 30.0;
+const REFERENCE_MIN_SPEECH_HOPS: usize = 100;
+const REFERENCE_REACH_HOPS: usize = 3000;
 const MIN_VOICED_FRACTION: f32 = 0.2;
 const VOICE_REACH_HOPS: usize = 15;
 
@@ -394,26 +418,40 @@ pub fn detect(features: &Features, external: Option<&[f32]>) -> Detection {
     // Islands are more than BRIDGE_HOPS apart, farther than VOICE_REACH_HOPS: the reach of
     // one island's voicing never spills into another.
     let near_voice = reach(&voiced, VOICE_REACH_HOPS);
-    let mut speech = vec![false; hops];
-    let mut phrases = Vec::new();
+    // Candidate phrases: their speech hops and their level (energy mean over those hops).
+    let mut candidates: Vec<(Vec<usize>, f64)> = Vec::new();
     for island in islands(&active) {
         let active_hops = island.clone().filter(|&k| active[k]).count();
         let voiced_hops = island.clone().filter(|&k| voiced[k]).count();
         if voiced_hops < MIN_VOICED_HOPS || (voiced_hops as f32) < MIN_VOICED_FRACTION * active_hops as f32 {
             continue;
         }
-        let mut first = None;
-        let mut last = 0;
-        for k in island {
-            if active[k] && near_voice[k] {
-                speech[k] = true;
-                first.get_or_insert(k);
-                last = k;
-            }
+        let said: Vec<usize> = island.filter(|&k| active[k] && near_voice[k]).collect();
+        if said.len() < MIN_SPEECH_HOPS {
+            continue;
         }
-        if let Some(first) = first {
-            phrases.push(first..last + 1);
+        let energy = said.iter().map(|&k| features.energy[k] as f64).sum::<f64>() / said.len() as f64;
+        candidates.push((said, energy_to_lufs(energy)));
+    }
+    // Far under the loudest speech around it, a "phrase" is the room, not a voice.
+    let centre = |c: &(Vec<usize>, f64)| (c.0[0] + c.0[c.0.len() - 1]) / 2;
+    let mut speech = vec![false; hops];
+    let mut phrases = Vec::new();
+    for candidate in &candidates {
+        let loudest = candidates
+            .iter()
+            .filter(|other| other.0.len() >= REFERENCE_MIN_SPEECH_HOPS)
+            .filter(|other| centre(other).abs_diff(centre(candidate)) <= REFERENCE_REACH_HOPS)
+            .map(|other| other.1)
+            .fold(f64::NEG_INFINITY, f64::max);
+        if candidate.1 < loudest - BELOW_LOUDEST_SPEECH_DB {
+            continue;
         }
+        let said = &candidate.0;
+        for &k in said {
+            speech[k] = true;
+        }
+        phrases.push(said[0]..said[said.len() - 1] + 1);
     }
     let voiced = voiced.iter().zip(&speech).map(|(&v, &s)| v && s).collect();
     Detection {

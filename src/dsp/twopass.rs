@@ -4,7 +4,7 @@
 //!
 //! Life of a [`TwoPassStage`] for one file:
 //!
-//! 1. `prepare(rate, channels, max_block)`;
+//! 1. `prepare(rate, channels, max_block)`, which may refuse the stream;
 //! 2. pass A: `analyze(block, range)` for every aligned frame of the cleaned audio, in order
 //!    (exactly what pass B will read back from the spool);
 //! 3. between the passes: `plan(speech)` once, with the cleanup chain's speech estimate if a
@@ -17,6 +17,8 @@
 //! 1.4 MB an hour, not the audio itself).
 
 use std::ops::Range;
+
+use super::PrepareError;
 
 /// A stage's speech estimate as a two-pass stage receives it (see
 /// [`crate::dsp::Stage::speech_track`]): one probability in 0..=1 per `hop_s` seconds.
@@ -47,8 +49,9 @@ impl SpeechEstimate<'_> {
 pub trait TwoPassStage: Send {
     /// Short stable name used in reports.
     fn name(&self) -> &'static str;
-    /// Allocates state for this rate / channel count / largest block. Called first.
-    fn prepare(&mut self, sample_rate: u32, channels: usize, max_block: usize);
+    /// Allocates state for this rate / channel count / largest block. Called first. A stage
+    /// that cannot run on this stream says why, as a [`Stage`](super::Stage) does.
+    fn prepare(&mut self, sample_rate: u32, channels: usize, max_block: usize) -> Result<(), PrepareError>;
     /// Pass A: `range` of each channel of `block` is the next stretch of the file.
     fn analyze(&mut self, block: &[Vec<f32>], range: Range<usize>);
     /// Between the passes: turns what `analyze` saw into what `apply` will do.
@@ -83,7 +86,9 @@ pub(crate) mod testutil {
         analyze_block: usize,
         apply_block: usize,
     ) -> Vec<Vec<f32>> {
-        stage.prepare(sample_rate, input.len(), analyze_block.max(apply_block));
+        stage
+            .prepare(sample_rate, input.len(), analyze_block.max(apply_block))
+            .expect("prepare");
         let len = input[0].len();
         let mut buf = vec![vec![0.0f32; analyze_block.max(apply_block)]; input.len()];
         for start in (0..len).step_by(analyze_block) {

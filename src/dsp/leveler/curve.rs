@@ -36,7 +36,7 @@ const CHUNK_HOPS: usize = 200;
 /// phrase-to-phrase variation plus the measuring noise of a short stretch, which falls with
 /// its length (a few syllables can be quieter or louder than the voice).
 const SCATTER_DB: f64 = 2.0;
-const SHORT_SCATTER_DB_SQRT_S: f64 = 3.0;
+const SHORT_SCATTER_DB_SQRT_S: f64 = 2.0;
 /// How fast a speaker's level may drift (dB per √second, σ of a random walk).
 const DRIFT_DB_PER_SQRT_S: f64 = 0.4;
 /// Cost of a jump to a new level (a new voice) between phrases, in units of squared σs.
@@ -57,6 +57,10 @@ const GRID_DB: f64 = 0.25;
 const HOPS_PER_S: f64 = 100.0;
 /// Gain ramps in pauses, in hops (80 ms).
 const RAMP_HOPS: usize = 8;
+/// A phrase's gain holds this long after its last speech hop (its decay), in hops (100 ms).
+const HANG_HOPS: usize = 10;
+/// And is reached this long before its first (a soft onset, the breath in), in hops (50 ms).
+const LEAD_HOPS: usize = 5;
 /// Final moving average, in hops (odd).
 const SMOOTH_HOPS: usize = 5;
 
@@ -346,13 +350,24 @@ fn fill_pauses(gain: &mut [f32], phrases: &[(usize, f32, usize, f32)]) {
         let (_, _, end, end_gain) = pair[0];
         let (start, start_gain, ..) = pair[1];
         let hold = end_gain.min(start_gain);
+        // A voice's decay and its breath in keep its gain for a moment (hang, lead); across
+        // a gap too short for both, the gain simply moves from one phrase's to the next's.
+        let (hang_end, lead_start) = (end + HANG_HOPS, start.saturating_sub(LEAD_HOPS));
         for (k, g) in gain.iter_mut().enumerate().take(start).skip(end + 1) {
-            // Down from the phrase that ended, up to the one that starts: the lower of the two.
-            let after = (k - end) as f32 / RAMP_HOPS as f32;
-            let before = (start - k) as f32 / RAMP_HOPS as f32;
-            let down = end_gain + (hold - end_gain) * after.min(1.0);
-            let up = start_gain + (hold - start_gain) * before.min(1.0);
-            *g = down.min(up);
+            *g = if hang_end >= lead_start {
+                end_gain + (start_gain - end_gain) * (k - end) as f32 / (start - end) as f32
+            } else if k <= hang_end {
+                end_gain
+            } else if k >= lead_start {
+                start_gain
+            } else {
+                // Down from the phrase that ended, up to the one that starts: the lower of the two.
+                let after = (k - hang_end) as f32 / RAMP_HOPS as f32;
+                let before = (lead_start - k) as f32 / RAMP_HOPS as f32;
+                let down = end_gain + (hold - end_gain) * after.min(1.0);
+                let up = start_gain + (hold - start_gain) * before.min(1.0);
+                down.min(up)
+            };
         }
     }
     if let Some(&(.., last, last_gain)) = phrases.last() {
@@ -449,7 +464,7 @@ mod tests {
         }
         // Pauses hold the lower gain: the loud voice's.
         for pair in ranges.windows(2) {
-            let pause = pair[0].end + RAMP_HOPS + 3..pair[1].start - RAMP_HOPS - 3;
+            let pause = pair[0].end + HANG_HOPS + RAMP_HOPS + 3..pair[1].start - LEAD_HOPS - RAMP_HOPS - 3;
             // Never above the gain where the speech on either side ends or starts.
             let low = curve.gain_db[pair[0].end - 1].min(curve.gain_db[pair[1].start]);
             for &g in &curve.gain_db[pause] {

@@ -15,9 +15,9 @@ pub mod curve;
 
 use serde::{Deserialize, Serialize};
 
-use super::check_range;
 use super::speech::{detect, Detection, SpeechAnalyzer};
 use super::twopass::{SpeechEstimate, TwoPassStage};
+use super::{check_range, PrepareError};
 use crate::loudness::gated_loudness;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,6 +49,9 @@ impl LevelerSettings {
         check_range("leveler.max_cut_db", self.max_cut_db, 0.0, 30.0)
     }
 }
+
+/// Below this rate the speech band (250 Hz–4 kHz, or what of it fits) is too narrow.
+const MIN_SAMPLE_RATE: u32 = 4000;
 
 /// Gating blocks for the loudness-change estimate: 400 ms, every 100 ms (BS.1770).
 const GATING_BLOCK_HOPS: usize = 40;
@@ -107,6 +110,11 @@ impl Leveler {
             .collect()
     }
 
+    /// Per 10-ms hop, whether it is speech. Valid after `plan`.
+    pub fn speech_hops(&self) -> &[bool] {
+        &self.speech
+    }
+
     /// The largest boost the curve applies, in dB (≥ 0). Valid after `plan`.
     pub fn max_boost_db(&self) -> f64 {
         self.figures.max_boost_db
@@ -142,7 +150,16 @@ impl TwoPassStage for Leveler {
         "leveler"
     }
 
-    fn prepare(&mut self, sample_rate: u32, channels: usize, _max_block: usize) {
+    fn prepare(&mut self, sample_rate: u32, channels: usize, _max_block: usize) -> Result<(), PrepareError> {
+        if sample_rate < MIN_SAMPLE_RATE || channels == 0 {
+            return Err(PrepareError {
+                stage: "leveler",
+                reason: format!(
+                    "{channels} channels at {sample_rate} Hz: it needs at least one channel at {MIN_SAMPLE_RATE} Hz or more \
+                     to tell speech from noise (switch it off with --no-level)"
+                ),
+            });
+        }
         let analyzer = SpeechAnalyzer::new(sample_rate, channels);
         self.sample_rate = sample_rate;
         self.hop = analyzer.hop();
@@ -151,6 +168,7 @@ impl TwoPassStage for Leveler {
         self.gain.clear();
         self.figures = Figures::default();
         self.position = 0;
+        Ok(())
     }
 
     fn analyze(&mut self, block: &[Vec<f32>], range: std::ops::Range<usize>) {
@@ -425,13 +443,24 @@ mod tests {
             *s = if i % 2 == 0 { f32::NAN } else { f32::INFINITY };
         }
         let mut leveler = Leveler::new(&LevelerSettings::default());
-        leveler.prepare(RATE, 1, 4096);
+        leveler.prepare(RATE, 1, 4096).unwrap();
         leveler.analyze(&[garbage.clone()], 0..garbage.len());
         leveler.plan(None).unwrap();
         assert!(leveler.gain_db().all(|g| g.is_finite()));
         let clean = vec![conversation()];
         let out = apply_only(&mut leveler, &clean, 512);
         assert!(out[0].iter().all(|s| s.is_finite()));
+    }
+
+    #[test]
+    fn a_stream_it_cannot_analyse_is_refused_with_the_reason() {
+        let mut leveler = Leveler::new(&LevelerSettings::default());
+        let err = leveler.prepare(2000, 1, 4096).unwrap_err();
+        assert!(
+            err.to_string().contains("2000 Hz") && err.to_string().contains("--no-level"),
+            "{err}"
+        );
+        assert!(leveler.prepare(8000, 2, 4096).is_ok());
     }
 
     #[test]
