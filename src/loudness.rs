@@ -31,11 +31,19 @@ pub struct Measurement {
     /// Room tone after the narration ends, in seconds.
     #[serde(default)]
     pub room_tone_tail_s: Option<f64>,
+    /// BS.1770 integrated loudness over speech only (see [`SpeechLoudness`]); `None` where
+    /// no speech was found or nothing looked for it (the leveler off).
+    #[serde(default)]
+    pub speech_integrated_lufs: Option<f64>,
+    /// Speech-level spread: p90 − p10 of speech-gated short-term loudness, in LU (see
+    /// [`SpeechLoudness`]).
+    #[serde(default)]
+    pub speech_spread_lu: Option<f64>,
 }
 
 impl Measurement {
     /// Every figure, for code that must treat them alike (e.g. dropping non-finite values).
-    pub fn figures_mut(&mut self) -> [&mut Option<f64>; 10] {
+    pub fn figures_mut(&mut self) -> [&mut Option<f64>; 12] {
         [
             &mut self.integrated_lufs,
             &mut self.lra_lu,
@@ -47,7 +55,15 @@ impl Measurement {
             &mut self.noise_floor_dbfs,
             &mut self.room_tone_head_s,
             &mut self.room_tone_tail_s,
+            &mut self.speech_integrated_lufs,
+            &mut self.speech_spread_lu,
         ]
+    }
+
+    /// Fills in the speech-gated figures.
+    pub fn set_speech(&mut self, speech: SpeechLoudness) {
+        self.speech_integrated_lufs = speech.integrated_lufs;
+        self.speech_spread_lu = speech.spread_lu;
     }
 }
 

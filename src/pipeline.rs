@@ -16,8 +16,10 @@ use crate::dsp::compressor::CompressorStage;
 use crate::dsp::deess::DeessStage;
 use crate::dsp::denoise::DenoiseStage;
 use crate::dsp::highpass::HighpassStage;
+use crate::dsp::leveler::Leveler;
 use crate::dsp::limiter::Limiter;
-use crate::dsp::{db_to_amp, AlignedChain, Chain, PrepareError};
+use crate::dsp::twopass::{SpeechEstimate, TwoPassStage};
+use crate::dsp::{db_to_amp, AlignedChain, Chain, PrepareError, SPEECH_HOP_S};
 use crate::error::{Error, ErrorKind};
 use crate::fsutil::{io_reason, EntryKind, Fingerprint, OutDir};
 use crate::io::decode::{DecodeError, DecodeErrorKind, Decoder};
@@ -26,7 +28,7 @@ use crate::io::encode::tags::SourceTags;
 use crate::io::encode::{Encoder, OutputFormat, OutputMetadata, OutputSpec};
 use crate::io::spool::{Spool, SpoolWriter};
 use crate::io::{SampleFormat, StreamInfo};
-use crate::loudness::{Measurement, Meter, MeterKind};
+use crate::loudness::{speech_loudness, Measurement, Meter, MeterKind};
 use crate::plan::Job;
 use crate::preset::Preset;
 use crate::report::plot::{Plot, Series, SeriesKind};
@@ -262,6 +264,11 @@ pub fn process_file(
     let mut spool = pass_a.spool;
     let duration_ms =
         u32::try_from(pass_a.frames.saturating_mul(1000) / u64::from(info.sample_rate.max(1))).unwrap_or(u32::MAX);
+    let mut leveler = pass_a.leveler;
+    if let Some(leveler) = &leveler {
+        report.leveler_max_boost_db = Some(leveler.max_boost_db());
+        report.leveler_max_cut_db = Some(leveler.max_cut_db());
+    }
     let partial = folder.create_temp(&key, "partial").map_err(|e| write_error(&e))?;
 
     // The gain: target − cleaned loudness, capped; unity for silence.
@@ -331,7 +338,10 @@ pub fn process_file(
     // the peaks, the first gain misses: find the gain with passes that only meter, then encode
     // once (and meter the samples written, as always). Not for MP3: its decoded loudness
     // differs from the samples' by what the encoder changes, which only a written file shows.
-    let limiter_will_work = pass_a.cleaned_peak_dbfs + gain_db > ceiling + LIMITER_WORK_DB;
+    // The cleaned peak was measured before the leveler's curve: its largest boost bounds what
+    // that does to the peak.
+    let leveler_boost_db = leveler.as_ref().map_or(0.0, |l| l.max_boost_db().max(0.0));
+    let limiter_will_work = pass_a.cleaned_peak_dbfs + leveler_boost_db + gain_db > ceiling + LIMITER_WORK_DB;
     let mut probing = spec.format == OutputFormat::Flac && limiter_will_work;
     loop {
         control.check()?;
@@ -341,7 +351,8 @@ pub fn process_file(
         } else {
             Write::Encode(&output)
         };
-        outcome = run_pass_b(&mut spool, &info, settings, write, gain_db, margin)?;
+        let leveling = leveler.as_mut().zip(pass_a.speech_blocks.as_deref());
+        outcome = run_pass_b(&mut spool, &info, settings, write, leveling, gain_db, margin)?;
         let out = &outcome.measurement;
         let peak_ok = out.true_peak_dbtp.is_none_or(|tp| tp <= ceiling);
         let miss = match (aim, out.integrated_lufs) {
@@ -556,10 +567,16 @@ struct PassA {
     input: Measurement,
     /// Short-term loudness of the input over time, for the report's plot.
     input_series: Series,
+    /// Integrated loudness of the cleaned audio as pass B will write it before the gain:
+    /// with the leveler's curve applied, when it runs.
     cleaned_integrated: Option<f64>,
     /// The cleaned audio's sample peak: with the gain, whether the limiter will have work.
     cleaned_peak_dbfs: f64,
     processing: std::collections::BTreeMap<String, crate::report::StageMetrics>,
+    /// The leveler with its plan made, ready for pass B.
+    leveler: Option<Leveler>,
+    /// Which 100-ms meter blocks are speech (from the leveler's detector).
+    speech_blocks: Option<Vec<bool>>,
 }
 
 /// The cleanup stages the preset switches on, in signal order.
@@ -595,6 +612,14 @@ fn run_pass_a(
     let mut input_meter = meter(MeterKind::Full)?;
     let mut cleaned_meter = meter(MeterKind::IntegratedOnly)?;
     let mut cleaned_peak = 0.0f32;
+    let mut leveler = match preset.leveler.enabled {
+        true => {
+            let mut leveler = Leveler::new(&preset.leveler);
+            leveler.prepare(info.sample_rate, info.channels, BLOCK_FRAMES)?;
+            Some(leveler)
+        }
+        false => None,
+    };
     let mut block = vec![vec![0.0f32; BLOCK_FRAMES]; info.channels];
     let mut frames = 0u64;
     loop {
@@ -610,12 +635,18 @@ fn run_pass_a(
             cleaned_meter.add(&block, range.clone());
         }
         cleaned_peak = cleaned_peak.max(sample_peak(&block, range.clone()));
+        if let Some(leveler) = leveler.as_mut() {
+            leveler.analyze(&block, range.clone());
+        }
         spool.write(&block, range).map_err(|e| write_error(&e))?;
         report_progress(control, frames, info);
     }
     while let Some(range) = aligned.flush(&mut block) {
         cleaned_meter.add(&block, range.clone());
         cleaned_peak = cleaned_peak.max(sample_peak(&block, range.clone()));
+        if let Some(leveler) = leveler.as_mut() {
+            leveler.analyze(&block, range.clone());
+        }
         spool.write(&block, range).map_err(|e| write_error(&e))?;
     }
     let spool = spool.finish().map_err(|e| write_error(&e))?;
@@ -625,14 +656,14 @@ fn run_pass_a(
             spool.frames()
         ))));
     }
-    let input = input_meter.finish();
+    let mut input = input_meter.finish();
     let input_series = Series::short_term(SeriesKind::Input, input_meter.block_track(), &[]);
-    let cleaned_integrated = if cleaning {
+    let mut cleaned_integrated = if cleaning {
         cleaned_meter.integrated()
     } else {
         input.integrated_lufs
     };
-    let processing = aligned
+    let mut processing: std::collections::BTreeMap<String, crate::report::StageMetrics> = aligned
         .stage()
         .stages()
         .iter()
@@ -641,6 +672,26 @@ fn run_pass_a(
             (stage.name().to_string(), metrics)
         })
         .collect();
+    // Between the passes: the leveler's plan, from the denoiser's speech estimate if it made
+    // one. The gain is then computed from the levelled loudness.
+    let mut speech_blocks = None;
+    if let Some(leveler) = leveler.as_mut() {
+        let speech = aligned
+            .stage()
+            .speech_track()
+            .map(|(probability, upstream)| SpeechEstimate {
+                probability,
+                hop_s: SPEECH_HOP_S,
+                offset_s: upstream as f64 / info.sample_rate as f64,
+            });
+        leveler.plan(speech).map_err(|e| failed(ErrorKind::Internal, e))?;
+        cleaned_integrated = cleaned_integrated.map(|l| l + leveler.loudness_change_db());
+        let blocks = leveler.speech_blocks(input_meter.block_frames(), frames);
+        input.set_speech(speech_loudness(input_meter.block_track(), &blocks));
+        speech_blocks = Some(blocks);
+        let metrics = leveler.metrics().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        processing.insert(leveler.name().to_string(), metrics);
+    }
     Ok(PassA {
         spool,
         frames,
@@ -649,6 +700,8 @@ fn run_pass_a(
         cleaned_integrated,
         cleaned_peak_dbfs: 20.0 * f64::from(cleaned_peak).max(1e-10).log10(),
         processing,
+        leveler,
+        speech_blocks,
     })
 }
 
@@ -688,11 +741,13 @@ enum Write<'a> {
     Encode(&'a Output<'a>),
 }
 
+/// `leveling`: the leveler with its plan, and which meter blocks are speech.
 fn run_pass_b(
     spool: &mut Spool,
     info: &StreamInfo,
     settings: &Settings,
     write: Write,
+    mut leveling: Option<(&mut Leveler, &[bool])>,
     gain_db: f64,
     margin_db: f64,
 ) -> Result<PassB, FileError> {
@@ -721,6 +776,9 @@ fn run_pass_b(
     let mut reader = spool
         .reader()
         .map_err(|e| failed(ErrorKind::Io, format!("cannot read the spool: {}", io_reason(&e))))?;
+    if let Some((leveler, _)) = leveling.as_mut() {
+        leveler.rewind();
+    }
     let mut emit =
         |block: &[Vec<f32>], range: std::ops::Range<usize>, meter: &mut WrittenMeter| -> Result<(), FileError> {
             if range.is_empty() {
@@ -746,6 +804,9 @@ fn run_pass_b(
         if n == 0 {
             break;
         }
+        if let Some((leveler, _)) = leveling.as_mut() {
+            leveler.apply(&mut block, n);
+        }
         for channel in block.iter_mut() {
             for sample in &mut channel[..n] {
                 *sample *= gain;
@@ -757,16 +818,17 @@ fn run_pass_b(
     while let Some(range) = limiter.flush(&mut block) {
         emit(&block, range, &mut meter)?;
     }
+    let speech_blocks = leveling.map(|(_, blocks)| blocks);
     let ((measurement, series), audio_bytes) = match (writer, write) {
         (Some(writer), Write::Encode(output)) if !meter_written => {
             let bytes = writer.finalize(None).map_err(|e| write_error(&e))?;
             (
-                meter_decoded(output, info, settings.preset.over_threshold_dbtp())?,
+                meter_decoded(output, info, settings.preset.over_threshold_dbtp(), speech_blocks)?,
                 bytes,
             )
         }
         (writer, _) => {
-            let metered = meter.finish();
+            let metered = meter.finish(speech_blocks);
             let bytes = match writer {
                 Some(writer) => writer.finalize(Some(&metered.0)).map_err(|e| write_error(&e))?,
                 None => 0,
@@ -806,22 +868,30 @@ impl WrittenMeter {
         self.levels.add(block, range);
     }
 
-    fn finish(self) -> (Measurement, Series) {
+    /// With `speech_blocks` (the leveler's speech map), the speech-gated figures too.
+    fn finish(self, speech_blocks: Option<&[bool]>) -> (Measurement, Series) {
         let series = Series::short_term(
             SeriesKind::Output,
             self.loudness.block_track(),
             self.loudness.over_blocks(),
         );
-        (self.levels.finish().add_to(self.loudness.finish()), series)
+        let speech = speech_blocks.map(|blocks| speech_loudness(self.loudness.block_track(), blocks));
+        let mut measurement = self.levels.finish().add_to(self.loudness.finish());
+        if let Some(speech) = speech {
+            measurement.set_speech(speech);
+        }
+        (measurement, series)
     }
 }
 
 /// Decodes the written file and meters it: what a listener's decoder will play. It must
 /// decode to the input's exact length (the encoder's delay and padding trimmed).
+/// The speech-gated figures are measured over `speech_blocks` when the leveler ran.
 fn meter_decoded(
     output: &Output,
     info: &StreamInfo,
     over_threshold_dbtp: f64,
+    speech_blocks: Option<&[bool]>,
 ) -> Result<(Measurement, Series), FileError> {
     let what = output.spec.format.extension().to_uppercase();
     let broken =
@@ -848,7 +918,7 @@ fn meter_decoded(
             output.frames
         ))));
     }
-    Ok(meter.finish())
+    Ok(meter.finish(speech_blocks))
 }
 
 fn write_error(e: &std::io::Error) -> FileError {

@@ -11,6 +11,7 @@ use crate::dsp::compressor::CompressorSettings;
 use crate::dsp::deess::DeessSettings;
 use crate::dsp::denoise::DenoiseSettings;
 use crate::dsp::highpass::HighpassSettings;
+use crate::dsp::leveler::LevelerSettings;
 use crate::io::encode::OutputSettings;
 
 /// The built-in presets, in the order `podclean presets` lists them.
@@ -136,6 +137,8 @@ pub struct Preset {
     /// The delivery spec outputs (and `podclean check` inputs) are judged against.
     #[serde(default)]
     pub check: check::Spec,
+    #[serde(default)]
+    pub leveler: LevelerSettings,
 }
 
 impl Preset {
@@ -176,6 +179,7 @@ impl Preset {
         self.denoise.validate()?;
         self.deess.validate()?;
         self.compressor.validate()?;
+        self.leveler.validate()?;
         self.output.validate()?;
         self.check.validate()
     }
@@ -248,6 +252,19 @@ mod tests {
         let bad_format = "name = \"x\"\n[output]\nformat = \"ogg\"\n";
         let err = Preset::parse("mine.toml", bad_format).unwrap_err().to_string();
         assert!(err.contains("ogg") && err.contains("keep"), "{err}");
+    }
+
+    #[test]
+    fn the_leveler_is_on_for_spoken_word_and_off_for_broadcast() {
+        let on = |name: &str| Preset::load(name).unwrap().leveler.enabled;
+        assert!(on("podcast") && on("streaming"));
+        assert!(!on("ebu-r128") && !on("atsc-a85"));
+        let text = "name = \"x\"\n[leveler]\nmax_boost_db = 40.0\n";
+        let err = Preset::parse("mine.toml", text).unwrap_err().to_string();
+        assert!(err.contains("leveler.max_boost_db"), "{err}");
+        let text = "name = \"x\"\n[leveler]\nmax_bost_db = 10.0\n";
+        let err = Preset::parse("mine.toml", text).unwrap_err().to_string();
+        assert!(err.contains("max_bost_db"), "{err}");
     }
 
     #[test]

@@ -124,6 +124,9 @@ pub struct ProcessArgs {
     /// Switch off the compressor.
     #[arg(long)]
     pub no_compress: bool,
+    /// Switch off the speech leveler (every voice to the same loudness).
+    #[arg(long)]
+    pub no_level: bool,
     /// Reprocess every file, even those whose output is up to date.
     #[arg(long)]
     pub force: bool,

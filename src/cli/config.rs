@@ -124,6 +124,9 @@ fn settings_from(common: &CommonArgs, flags: &ProcessArgs) -> Result<Settings, S
     if let Some(level) = flags.flac_level {
         preset.output.flac_level = level;
     }
+    if flags.no_level {
+        preset.leveler.enabled = false;
+    }
     preset.validate().map_err(|e| format!("invalid setting: {e}"))?;
     preset
         .output

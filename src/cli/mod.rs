@@ -85,13 +85,14 @@ fn list_presets() -> ExitCode {
             l.target_lufs, l.true_peak_dbtp, l.max_gain_db
         );
         println!(
-            "  highpass {} ({} Hz), denoise {} ({} dB), de-ess {}, compressor {}",
+            "  highpass {} ({} Hz), denoise {} ({} dB), de-ess {}, compressor {}, leveler {}",
             on_off(p.highpass.enabled),
             p.highpass.frequency_hz,
             on_off(p.denoise.enabled),
             p.denoise.amount_db,
             on_off(p.deess.enabled),
-            on_off(p.compressor.enabled)
+            on_off(p.compressor.enabled),
+            on_off(p.leveler.enabled)
         );
         let rules = p.check.describe();
         if !rules.is_empty() {

@@ -141,6 +141,19 @@ fn file_line(report: &FileReport) -> String {
     let input_i = report.input_loudness.as_ref().and_then(|m| m.integrated_lufs);
     let output = report.output_loudness.as_ref();
     let status = report.status.as_str();
+    let speech = match (report.leveler_max_boost_db, report.leveler_max_cut_db) {
+        (Some(boost), Some(cut)) => {
+            let input = report.input_loudness.as_ref();
+            format!(
+                ", speech {} → {} LUFS, spread {} → {} LU, leveler +{boost:.1}/−{cut:.1} dB",
+                fmt(input.and_then(|m| m.speech_integrated_lufs)),
+                fmt(output.and_then(|m| m.speech_integrated_lufs)),
+                fmt(input.and_then(|m| m.speech_spread_lu)),
+                fmt(output.and_then(|m| m.speech_spread_lu)),
+            )
+        }
+        _ => String::new(),
+    };
     let verdict = match &report.verdict {
         Some(v) if v.passed() => "  spec pass".to_string(),
         Some(v) => format!("  spec FAIL ({})", v.violations.len()),
@@ -148,7 +161,7 @@ fn file_line(report: &FileReport) -> String {
     };
     match output {
         Some(output) => format!(
-            "{status:>7}  {}  in {} LUFS → out {} LUFS, {} dBTP, gain {} dB ({:.1} s){verdict}",
+            "{status:>7}  {}  in {} LUFS → out {} LUFS, {} dBTP, gain {} dB{speech} ({:.1} s){verdict}",
             report.input,
             fmt(input_i),
             fmt(output.integrated_lufs),

@@ -5,7 +5,7 @@
 use super::{BatchReport, FileReport};
 use crate::loudness::Measurement;
 
-const MEASURES: [&str; 10] = [
+const MEASURES: [&str; 12] = [
     "integrated_lufs",
     "lra_lu",
     "true_peak_dbtp",
@@ -16,6 +16,8 @@ const MEASURES: [&str; 10] = [
     "noise_floor_dbfs",
     "room_tone_head_s",
     "room_tone_tail_s",
+    "speech_integrated_lufs",
+    "speech_spread_lu",
 ];
 
 /// The column names, in order.
@@ -32,6 +34,8 @@ pub fn header() -> Vec<String> {
             "target_lufs",
             "gain_db",
             "limiter_max_reduction_db",
+            "leveler_max_boost_db",
+            "leveler_max_cut_db",
             "passes",
             "duration_s",
             "sample_rate",
@@ -77,6 +81,8 @@ pub fn row(file: &FileReport) -> Vec<String> {
         num(file.target_lufs),
         num(file.gain_db),
         num(file.limiter_max_reduction_db),
+        num(file.leveler_max_boost_db),
+        num(file.leveler_max_cut_db),
         file.passes.to_string(),
         num(file.duration_s),
         file.sample_rate.map(|r| r.to_string()).unwrap_or_default(),

@@ -69,10 +69,18 @@ pub struct FileReport {
     pub output_loudness: Option<Measurement>,
     /// The loudness target that applied to this file (mono files may have their own).
     pub target_lufs: Option<f64>,
-    /// Integrated loudness after cleanup, before gain (what the gain was computed from).
+    /// Integrated loudness after cleanup (and the leveler's curve), before gain: what the
+    /// gain was computed from.
     pub cleaned_integrated_lufs: Option<f64>,
     pub gain_db: Option<f64>,
     pub limiter_max_reduction_db: Option<f64>,
+    /// The most the speech leveler raised a passage above the file's typical speech level,
+    /// in dB (`null` with the leveler off).
+    #[serde(default)]
+    pub leveler_max_boost_db: Option<f64>,
+    /// The most the speech leveler lowered a passage below it, in dB (a positive number).
+    #[serde(default)]
+    pub leveler_max_cut_db: Option<f64>,
     /// How many times pass B ran (more than 1 when the first result missed the target).
     pub passes: u32,
     pub duration_s: Option<f64>,
@@ -124,6 +132,8 @@ impl FileReport {
             cleaned_integrated_lufs: None,
             gain_db: None,
             limiter_max_reduction_db: None,
+            leveler_max_boost_db: None,
+            leveler_max_cut_db: None,
             passes: 0,
             duration_s: None,
             sample_rate: None,
@@ -191,6 +201,8 @@ impl FileReport {
             &mut self.cleaned_integrated_lufs,
             &mut self.gain_db,
             &mut self.limiter_max_reduction_db,
+            &mut self.leveler_max_boost_db,
+            &mut self.leveler_max_cut_db,
             &mut self.duration_s,
         ] {
             fix(v);
