@@ -31,7 +31,11 @@
 //!    cough, a slam or a breath almost none;
 //! 4. inside a speech island, an active hop is *speech* when it lies within 150 ms of a
 //!    voiced hop (so consonants count, but a cough right after a word does not). The
-//!    island from its first to its last speech hop is a *phrase*.
+//!    island from its first to its last speech hop is a *phrase*;
+//! 5. a phrase needs 300 ms of speech (a word; a click or a breath that looks voiced for a
+//!    moment has less), and may not lie more than 30 dB under the loudest phrase of at least
+//!    a second within 30 s: no voice of one conversation sits that far under another, but a
+//!    distant door's ringing or a breath the denoiser left voiced does.
 
 use std::ops::Range;
 use std::sync::Arc;

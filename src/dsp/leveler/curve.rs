@@ -2,26 +2,29 @@
 //! speaker changes at once but steady inside a speaker's phrase; gains bounded; pauses never
 //! lifted above the speech around them.
 //!
-//! 1. **Momentary speech level** every 50 ms (a *cell* of 5 hops): the energy mean of the
-//!    speech hops within ±200 ms, so syllables average out but a turn of a second already
-//!    has its own level.
-//! 2. **Edge-preserving smoothing** (a mean shift, i.e. an iterated bilateral filter): the
-//!    level at a cell becomes the energy mean of the momentary levels around it, weighted by
-//!    a Gaussian in time (σ 3 s) *and* by how close they are in level to the current
-//!    estimate (Tukey's biweight, zero beyond 6 dB). Four iterations move each estimate to the
-//!    nearest mode: one speaker's 2–4 dB of phrase-to-phrase variation pools into one steady
-//!    level, while another voice 6 dB or more away does not count at all — so the step at a
-//!    speaker change stays a step, and a quiet "yeah" keeps its own level. Slow drifts
-//!    (±6 dB over minutes) are followed, as the Gaussian averages a linear trend to itself.
-//! 3. **Gain**: the file's reference level (the median speech level, weighted by time) minus
-//!    the smoothed level, bounded by `max_boost_db` / `max_cut_db`.
-//! 4. **Phrases and pauses**: inside a phrase the gain is interpolated between its speech
-//!    cells. Between phrases the gain holds the lower of the two neighbours' gains (it holds
-//!    or falls, never rises), ramping down over 80 ms after a phrase ends and up over 80 ms
-//!    to reach the next phrase's gain exactly at its first speech hop. Before the first and
-//!    after the last phrase the nearest phrase's gain holds. So room tone, breaths and
-//!    coughs in pauses are never raised above the speech next to them.
-//! 5. A 50-ms moving average rounds the corners of the ramps.
+//! 1. **Chunks**: each phrase of speech (or, past 3 s, each stretch of about 2 s of it) gets
+//!    one level, the mean momentary loudness (400 ms, as BS.1770's gating blocks) around its
+//!    speech hops, with the median pitch of its phrase where enough of it is voiced.
+//! 2. **Level path** (Viterbi over a 0.25-dB grid): the most likely level behind the chunks.
+//!    A chunk scatters around its voice's level by 2 dB plus a measuring noise that falls
+//!    with its length; from one chunk to the next the level either drifts (a random walk,
+//!    0.4 dB per √s) or jumps to any level for a fixed cost (a new voice) — cheaper between
+//!    phrases than inside one, and cheaper still when the median pitch moved by half an
+//!    octave. So a speaker change is a step, one voice's 2–4 dB of phrase-to-phrase
+//!    variation is not, and a short "yeah" 14 dB under the host is its own voice.
+//! 3. **Trend**: through each stretch of one voice (between jumps) a local linear fit
+//!    (Gaussian weights in time, σ 3.5 s) gives the level at every chunk: a slow drift is
+//!    followed without lag, phrase-to-phrase variation averages out.
+//! 4. **Gain**: the file's reference level (the median speech level, weighted by time) minus
+//!    the level, bounded by `max_boost_db` / `max_cut_db`.
+//! 5. **Phrases and pauses**: inside a phrase the gain is interpolated between its chunks.
+//!    A phrase's gain holds 100 ms past its end (the decay of the last word) and from 50 ms
+//!    before its start (the breath in); in between, the gain holds the lower of the two
+//!    neighbours' gains (it holds or falls, never rises), with 80-ms ramps. Across a gap too
+//!    short for that, it moves straight from one phrase's gain to the next's. Before the
+//!    first and after the last phrase the nearest phrase's gain holds. So room tone, breaths
+//!    and coughs in pauses are never raised above the speech next to them.
+//! 6. A 50-ms moving average rounds the corners of the ramps.
 
 use super::super::speech::Detection;
 
@@ -274,7 +277,7 @@ fn level_path(chunks: &[Chunk]) -> Vec<f64> {
 const JUMP: u32 = 1 << 31;
 
 /// The level through one voice's stretch of chunks: a local linear fit (Gaussian weights in
-/// time, σ 6 s, each chunk counted by the inverse of its scatter) evaluated at every chunk.
+/// time, σ 3.5 s, each chunk counted by the inverse of its scatter) evaluated at every chunk.
 /// It follows a slow drift without lag and averages phrase-to-phrase variation.
 fn trend(chunks: &[Chunk], out: &mut Vec<f64>) {
     let reach = (3.0 * TREND_SIGMA_HOPS) as usize;
