@@ -268,6 +268,8 @@ pub fn process_file(
     if let Some(leveler) = &leveler {
         report.leveler_max_boost_db = Some(leveler.max_boost_db());
         report.leveler_max_cut_db = Some(leveler.max_cut_db());
+        let curve: Vec<f32> = leveler.gain_db().map(|g| g as f32).collect();
+        plot.set(Series::from_track(SeriesKind::Gain, &curve));
     }
     let partial = folder.create_temp(&key, "partial").map_err(|e| write_error(&e))?;
 

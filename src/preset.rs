@@ -258,7 +258,7 @@ mod tests {
     fn the_leveler_is_on_for_spoken_word_and_off_for_broadcast() {
         let on = |name: &str| Preset::load(name).unwrap().leveler.enabled;
         assert!(on("podcast") && on("streaming"));
-        assert!(!on("ebu-r128") && !on("atsc-a85"));
+        assert!(!on("ebu-r128") && !on("atsc-a85") && !on("acx"));
         let text = "name = \"x\"\n[leveler]\nmax_boost_db = 40.0\n";
         let err = Preset::parse("mine.toml", text).unwrap_err().to_string();
         assert!(err.contains("leveler.max_boost_db"), "{err}");

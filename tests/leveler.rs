@@ -462,4 +462,11 @@ fn the_report_carries_the_speech_figures_in_csv_and_on_the_terminal() {
             .unwrap_or_else(|_| panic!("{column} = {:?}", values[at]));
         assert!(value.is_finite(), "{column}");
     }
+    // The HTML page plots the leveler's gain curve beside the loudness.
+    let html = std::fs::read_to_string(out.join("podclean-report.html")).unwrap();
+    assert_eq!(
+        html.matches("<path class=\"s-gain\" d=\"M").count(),
+        1,
+        "one gain curve"
+    );
 }
