@@ -470,3 +470,76 @@ fn the_report_carries_the_speech_figures_in_csv_and_on_the_terminal() {
         "one gain curve"
     );
 }
+
+/// Peak resident memory (VmHWM, kB) of podclean processing `input`, read from /proc while it
+/// runs (the peak only grows, so the last reading before it exits is the peak).
+#[cfg(target_os = "linux")]
+fn peak_rss_kb(input: &Path, out: &Path, args: &[&str]) -> u64 {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("podclean"))
+        .arg(input)
+        .arg("-o")
+        .arg(out)
+        .args(["-q", "-j", "1"])
+        .args(args)
+        .spawn()
+        .unwrap();
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    loop {
+        if let Ok(status) = std::fs::read_to_string(&status_file) {
+            if let Some(kb) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                peak = peak.max(kb);
+            }
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "podclean failed on {}", input.display());
+            return peak;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn memory_does_not_grow_with_the_length_of_the_file() {
+    // One and ten minutes of the same conversation: the leveler keeps a few values per 10 ms
+    // (about 1 MB for the nine extra minutes), the audio itself would be 35 MB more as f32.
+    let dir = tempfile::tempdir().unwrap();
+    let (host, guest) = (voice("1688"), voice("1998"));
+    let minute = dialogue(&[&host, &guest], &[-20.0, -32.0], 10, 11);
+    let mut peaks = Vec::new();
+    for minutes in [1usize, 10] {
+        let samples: Vec<f32> = minute.audio.channels[0]
+            .iter()
+            .copied()
+            .cycle()
+            .take(minutes * 60 * RATE as usize)
+            .collect();
+        let audio = Audio {
+            rate: RATE,
+            channels: vec![samples],
+        };
+        let input = dir.path().join(format!("in/long{minutes}.wav"));
+        write_wav(&input, &audio, 16);
+        let out = dir.path().join(format!("out{minutes}"));
+        peaks.push(peak_rss_kb(
+            &input,
+            &out,
+            &["--no-denoise", "--no-deess", "--no-compress"],
+        ));
+    }
+    let growth_mb = (peaks[1] as f64 - peaks[0] as f64) / 1024.0;
+    eprintln!(
+        "peak RSS: 1 min {} kB, 10 min {} kB (+{growth_mb:.1} MB)",
+        peaks[0], peaks[1]
+    );
+    assert!(peaks[0] > 1000, "no reading: {peaks:?}");
+    assert!(
+        growth_mb < 8.0,
+        "peak RSS grew by {growth_mb:.1} MB from 1 to 10 minutes: {peaks:?}"
+    );
+}
