@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! cargo bench --bench stages                 # everything (~4 min on 2 cores)
-//! cargo bench --bench stages -- denoise      # one stage (criterion filter)
+//! cargo bench --bench stages -- denoise      # one stage (criterion filter): both engines
+//! cargo bench --bench stages -- deepfilter   # DeepFilterNet3 only
 //! cargo bench --no-run                       # what CI does: compile only
 //! ```
 //!
@@ -29,7 +30,7 @@ use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput};
 
 use podclean::dsp::compressor::{CompressorSettings, CompressorStage};
 use podclean::dsp::deess::{DeessSettings, DeessStage};
-use podclean::dsp::denoise::{DenoiseSettings, DenoiseStage};
+use podclean::dsp::denoise::{DenoiseEngine, DenoiseSettings, DenoiseStage};
 use podclean::dsp::highpass::{HighpassSettings, HighpassStage};
 use podclean::dsp::limiter::Limiter;
 use podclean::dsp::resample::StreamResampler;
@@ -496,12 +497,15 @@ fn bench_cleanup_stages(c: &mut Criterion, m: &Material) {
     bench_stage(c, "highpass", m, RATE, &|| {
         Box::new(HighpassStage::new(&HighpassSettings::default()))
     });
-    bench_stage(c, "denoise", m, RATE, &|| {
-        Box::new(DenoiseStage::new(&DenoiseSettings::default()))
-    });
-    bench_stage(c, "denoise_44k1", m, RATE_44K1, &|| {
-        Box::new(DenoiseStage::new(&DenoiseSettings::default()))
-    });
+    for engine in [DenoiseEngine::Rnnoise, DenoiseEngine::DeepFilter] {
+        let settings = DenoiseSettings {
+            engine,
+            ..DenoiseSettings::default()
+        };
+        let make = || -> Box<dyn Stage> { Box::new(DenoiseStage::new(&settings)) };
+        bench_stage(c, denoise_bench(engine), m, RATE, &make);
+        bench_stage(c, &format!("{}_44k1", denoise_bench(engine)), m, RATE_44K1, &make);
+    }
     bench_stage(c, "deess", m, RATE, &|| {
         Box::new(DeessStage::new(&DeessSettings::default()))
     });
@@ -717,7 +721,12 @@ const TABLE: &[(&str, &str)] = &[
     ("resample_48k_to_44k1", "resample 48→44.1 kHz"),
     ("highpass", "high-pass (80 Hz, order 4)"),
     ("denoise", "denoise (RNNoise, 48 kHz)"),
-    ("denoise_44k1", "denoise at 44.1 kHz (incl. resampling)"),
+    ("denoise_44k1", "denoise (RNNoise) at 44.1 kHz (incl. resampling)"),
+    ("denoise_deepfilter", "denoise (DeepFilterNet3, 48 kHz)"),
+    (
+        "denoise_deepfilter_44k1",
+        "denoise (DeepFilterNet3) at 44.1 kHz (incl. resampling)",
+    ),
     ("deess", "de-esser"),
     ("compressor", "compressor"),
     ("meter_full", "meter Full (I, LRA, M, S, sample + true peak)"),
@@ -733,16 +742,28 @@ const TABLE: &[(&str, &str)] = &[
 ];
 
 /// Stages of pass A and of one pass B for a clean-mode file (48 kHz WAV in, 24-bit WAV out).
-const PASS_A: &[&str] = &[
-    "decode_wav",
-    "highpass",
-    "denoise",
-    "deess",
-    "compressor",
-    "meter_full",
-    "meter_integrated",
-    "spool_write",
-];
+/// Bench id of a denoise engine ("denoise" is RNNoise, as in earlier runs of this bench).
+fn denoise_bench(engine: DenoiseEngine) -> &'static str {
+    match engine {
+        DenoiseEngine::Rnnoise => "denoise",
+        DenoiseEngine::DeepFilter => "denoise_deepfilter",
+    }
+}
+
+/// Pass A with the denoise engine of the default preset (what the end-to-end run uses).
+fn pass_a() -> Vec<&'static str> {
+    let engine = Preset::load(podclean::preset::DEFAULT_PRESET).map_or(DenoiseEngine::Rnnoise, |p| p.denoise.engine);
+    vec![
+        "decode_wav",
+        "highpass",
+        denoise_bench(engine),
+        "deess",
+        "compressor",
+        "meter_full",
+        "meter_integrated",
+        "spool_write",
+    ]
+}
 const PASS_B: &[&str] = &["spool_read", "gain", "limiter", "encode_wav24", "meter_full"];
 
 fn summary(materials: &[Material], dir: &Path) {
@@ -773,7 +794,8 @@ fn summary(materials: &[Material], dir: &Path) {
     if std::env::var_os("PODCLEAN_BENCH_NO_E2E").is_some() {
         return;
     }
-    let needed = PASS_A.iter().chain(PASS_B);
+    let pass_a = pass_a();
+    let needed = pass_a.iter().chain(PASS_B);
     let missing: Vec<&&str> = needed
         .clone()
         .filter(|n| labels.iter().any(|l| xrt(n, l).is_none()))
@@ -787,7 +809,7 @@ fn summary(materials: &[Material], dir: &Path) {
     println!("## Stage-sum limit vs measured end to end (clean mode, podcast preset, `-j 1`)");
     println!();
     println!("limit(P) = 1 / (Σ_passA 1/×RT + P · Σ_passB 1/×RT)");
-    println!("pass A = {}", PASS_A.join(" + "));
+    println!("pass A = {}", pass_a.join(" + "));
     println!("pass B = {} (once per pass; P = passes)", PASS_B.join(" + "));
     println!();
     println!(
@@ -796,7 +818,7 @@ fn summary(materials: &[Material], dir: &Path) {
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for m in materials {
         let cost = |names: &[&str]| names.iter().map(|n| 1.0 / xrt(n, m.label).unwrap()).sum::<f64>();
-        let (a, b) = (cost(PASS_A), cost(PASS_B));
+        let (a, b) = (cost(&pass_a), cost(PASS_B));
         let limit = |p: f64| 1.0 / (a + p * b);
         match run_e2e(m, dir) {
             Ok(e2e) => {

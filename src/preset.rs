@@ -17,6 +17,7 @@ use crate::io::encode::OutputSettings;
 /// The built-in presets, in the order `podclean presets` lists them.
 pub const BUILT_IN: &[(&str, &str)] = &[
     ("podcast", include_str!("../presets/podcast.toml")),
+    ("podcast-fast", include_str!("../presets/podcast-fast.toml")),
     ("ebu-r128", include_str!("../presets/ebu-r128.toml")),
     ("atsc-a85", include_str!("../presets/atsc-a85.toml")),
     ("streaming", include_str!("../presets/streaming.toml")),

