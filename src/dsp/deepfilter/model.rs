@@ -299,6 +299,12 @@ pub struct BlockOutput {
     pub coefs: Vec<f32>,
 }
 
+impl Default for BlockOutput {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl BlockOutput {
     pub fn new() -> Self {
         Self {
@@ -315,6 +321,12 @@ pub struct BlockInput {
     pub erb: Vec<f32>,
     /// `[1, 2, BLOCK, DF_BINS]`: all real parts, then all imaginary parts.
     pub spec: Vec<f32>,
+}
+
+impl Default for BlockInput {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl BlockInput {

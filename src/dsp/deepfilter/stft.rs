@@ -38,6 +38,12 @@ pub struct Stft {
     scratch: Vec<Complex32>,
 }
 
+impl Default for Stft {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Stft {
     pub fn new() -> Self {
         let mut planner = RealFftPlanner::<f32>::new();
