@@ -282,3 +282,27 @@ fn bit_depth_override_and_usage_errors() {
     podclean().arg(&input).arg("--target").arg("+5").assert().code(2);
     podclean().assert().code(2);
 }
+
+#[test]
+fn denoiser_flag_picks_the_engine_and_keeps_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    let voice = at_loudness(synthetic_voice(48_000, 3.0, 1), -20.0);
+    write_wav(&input.join("x.wav"), &voice, 24);
+    for (flag, deepfilter) in [(None, 1.0), (Some("rnnoise"), 0.0), (Some("deepfilter"), 1.0)] {
+        let out = dir.path().join(format!("out-{}", flag.unwrap_or("default")));
+        let extra: Vec<&str> = flag.map(|f| vec!["--denoiser", f]).unwrap_or_default();
+        process(&input, &out, &extra).success();
+        let report = read_report(&out.join("podclean-report.json"));
+        let denoise = &row(&report, "x.wav")["processing"]["denoise"];
+        assert_eq!(denoise["deepfilter"], deepfilter, "{flag:?}: {denoise}");
+        let written = read_wav(&out.join("x.wav"));
+        assert_normalized(&voice, &written, -19.0, -1.0);
+    }
+    podclean().arg(&input).args(["--denoiser", "dfn"]).assert().code(2);
+    podclean()
+        .arg(&input)
+        .args(["--denoiser", "rnnoise", "--no-denoise"])
+        .assert()
+        .code(2);
+}

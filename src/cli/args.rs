@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
+use podclean::dsp::denoise::DenoiseEngine;
 use podclean::io::encode::FormatChoice;
 use podclean::io::SampleFormat;
 use podclean::preset::DEFAULT_PRESET;
@@ -115,6 +116,9 @@ pub struct ProcessArgs {
     /// FLAC compression level, 0 (fastest) to 8 (smallest); default 5.
     #[arg(long = "flac-level", value_name = "0-8")]
     pub flac_level: Option<u8>,
+    /// Denoise engine: deepfilter (DeepFilterNet3, best quality) or rnnoise (RNNoise, about 5x faster); overrides the preset's [denoise] engine.
+    #[arg(long, value_name = "deepfilter|rnnoise", conflicts_with = "no_denoise")]
+    pub denoiser: Option<DenoiseEngine>,
     /// Switch off the denoiser.
     #[arg(long)]
     pub no_denoise: bool,

@@ -106,6 +106,9 @@ fn settings_from(common: &CommonArgs, flags: &ProcessArgs) -> Result<Settings, S
             preset.check.max_true_peak_dbtp = Some(tp);
         }
     }
+    if let Some(engine) = flags.denoiser {
+        preset.denoise.engine = engine;
+    }
     if flags.no_denoise {
         preset.denoise.enabled = false;
     }
