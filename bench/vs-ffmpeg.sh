@@ -26,8 +26,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$ROOT/bench/work
 PODCLEAN=${PODCLEAN:-$ROOT/target/release/podclean}
-RNNN=${RNNN:-/work/shared/peers/sh.rnnn}
-CORPUS=${CORPUS:-/work/shared/corpus/speech}
+RNNN=${RNNN:-$ROOT/../shared/peers/sh.rnnn}
+CORPUS=${CORPUS:-$ROOT/../shared/corpus/speech}
 LONG_MIN=${LONG_MIN:-60}
 MID_MIN=${MID_MIN:-10}
 REPS=3
