@@ -244,6 +244,7 @@ fn invalid(message: String) -> io::Error {
 mod tests {
     use super::*;
     use crate::io::decode::Decoder;
+    use crate::io::encode::testing::{decode_file, in_uneven_pieces};
 
     fn tone(channels: usize, frames: usize, rate: f32) -> Vec<Vec<f32>> {
         (0..channels)
@@ -263,34 +264,9 @@ mod tests {
         let frames = block[0].len();
         let mut w = FlacWriter::create(path, 44_100, block.len(), bits, level, &[]).unwrap();
         let mut written = vec![vec![f32::NAN; frames]; block.len()];
-        let mut start = 0;
-        for piece in [1, 7, 480, 4096].iter().cycle() {
-            if start == frames {
-                break;
-            }
-            let end = (start + piece).min(frames);
-            w.write(block, start..end, &mut written).unwrap();
-            start = end;
-        }
+        in_uneven_pieces(frames, |range| w.write(block, range, &mut written).unwrap());
         w.finalize().unwrap();
         written
-    }
-
-    fn decode(path: &Path) -> Vec<Vec<f32>> {
-        let mut dec = Decoder::open(path).unwrap();
-        let channels = dec.info().channels;
-        let mut out = vec![Vec::new(); channels];
-        let mut block = vec![vec![0.0f32; 4096]; channels];
-        loop {
-            let n = dec.read(&mut block).unwrap();
-            if n == 0 {
-                break;
-            }
-            for ch in 0..channels {
-                out[ch].extend_from_slice(&block[ch][..n]);
-            }
-        }
-        out
     }
 
     #[test]
@@ -302,7 +278,7 @@ mod tests {
             for level in [0, 5, 8] {
                 let path = dir.path().join(format!("t{bits}_{level}.flac"));
                 let written = encode(&path, &block, bits, level);
-                let back = decode(&path);
+                let back = decode_file(&path);
                 assert_eq!(back, written, "{bits}-bit level {level}: decoded ≠ written");
                 let dec = Decoder::open(&path).unwrap();
                 assert_eq!(dec.info().frames, Some(44_433));
@@ -406,7 +382,7 @@ mod tests {
         let path = dir.path().join("s.flac");
         let written = encode(&path, &[vec![0.0; 5_000]], 16, 5);
         assert!(written[0].iter().all(|&x| x == 0.0));
-        assert!(decode(&path)[0].iter().all(|&x| x == 0.0));
+        assert!(decode_file(&path)[0].iter().all(|&x| x == 0.0));
         assert!(FlacWriter::create(&path, 44_100, 1, 16, 9, &[]).is_err());
         assert!(FlacWriter::create(&path, 44_100, 1, 32, 5, &[]).is_err());
         assert!(FlacWriter::create(&path, 44_100, 9, 16, 5, &[]).is_err());
@@ -426,6 +402,6 @@ mod tests {
         assert_eq!(bytes[42], BLOCK_VORBIS_COMMENT);
         assert_eq!(bytes[43..54], [0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(bytes[54], 0x80 | BLOCK_PADDING, "padding is the last block");
-        assert_eq!(decode(&path)[0], written[0]);
+        assert_eq!(decode_file(&path)[0], written[0]);
     }
 }

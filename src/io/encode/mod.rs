@@ -19,6 +19,47 @@ pub mod riff;
 pub mod tags;
 pub mod wav;
 
+/// Helpers the encoders' tests share: feeding a writer in uneven pieces, decoding a file back.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::ops::Range;
+    use std::path::Path;
+
+    use crate::io::decode::Decoder;
+
+    /// Calls `write` with ranges of 1, 7, 480 and 4096 frames in turn until `frames` are done:
+    /// an encoder's output must not depend on how its input was cut.
+    pub fn in_uneven_pieces(frames: usize, mut write: impl FnMut(Range<usize>)) {
+        let mut start = 0;
+        for piece in [1, 7, 480, 4096].iter().cycle() {
+            if start == frames {
+                break;
+            }
+            let end = (start + piece).min(frames);
+            write(start..end);
+            start = end;
+        }
+    }
+
+    /// Every sample of a file, as podclean's decoder reads it.
+    pub fn decode_file(path: &Path) -> Vec<Vec<f32>> {
+        let mut decoder = Decoder::open(path).unwrap();
+        let channels = decoder.info().channels;
+        let mut out = vec![Vec::new(); channels];
+        let mut block = vec![vec![0.0f32; 4096]; channels];
+        loop {
+            let n = decoder.read(&mut block).unwrap();
+            if n == 0 {
+                break;
+            }
+            for (all, new) in out.iter_mut().zip(&block) {
+                all.extend_from_slice(&new[..n]);
+            }
+        }
+        out
+    }
+}
+
 use std::fs::File;
 use std::io;
 use std::path::Path;

@@ -460,6 +460,7 @@ fn parse_header(b: &[u8]) -> Option<FrameHeader> {
 mod tests {
     use super::*;
     use crate::io::decode::Decoder;
+    use crate::io::encode::testing::{decode_file, in_uneven_pieces};
 
     fn voice_like(channels: usize, frames: usize, rate: u32) -> Vec<Vec<f32>> {
         (0..channels)
@@ -481,33 +482,8 @@ mod tests {
         let frames = block[0].len();
         let mut w = Mp3Writer::create(path, rate, block.len(), mode, &[]).unwrap();
         let mut written = vec![vec![0.0; frames]; block.len()];
-        let mut start = 0;
-        for piece in [1, 7, 480, 4096].iter().cycle() {
-            if start == frames {
-                break;
-            }
-            let end = (start + piece).min(frames);
-            w.write(block, start..end, &mut written).unwrap();
-            start = end;
-        }
+        in_uneven_pieces(frames, |range| w.write(block, range, &mut written).unwrap());
         w.finalize().unwrap();
-    }
-
-    fn decode(path: &Path) -> Vec<Vec<f32>> {
-        let mut dec = Decoder::open(path).unwrap();
-        let channels = dec.info().channels;
-        let mut out = vec![Vec::new(); channels];
-        let mut block = vec![vec![0.0f32; 4096]; channels];
-        loop {
-            let n = dec.read(&mut block).unwrap();
-            if n == 0 {
-                break;
-            }
-            for ch in 0..channels {
-                out[ch].extend_from_slice(&block[ch][..n]);
-            }
-        }
-        out
     }
 
     /// Lag of `b` against `a` in samples, by cross-correlation over ±`max`.
@@ -537,7 +513,7 @@ mod tests {
             let path = dir.path().join(format!("{channels}_{rate}.mp3"));
             let block = voice_like(channels, frames, rate);
             encode(&path, &block, rate, mode);
-            let back = decode(&path);
+            let back = decode_file(&path);
             assert_eq!(back.len(), channels);
             assert_eq!(back[0].len(), frames, "{mode:?} at {rate} Hz: decoded length");
             let info = Decoder::open(&path).unwrap().info().clone();

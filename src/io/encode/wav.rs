@@ -508,6 +508,7 @@ impl Xorshift {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::encode::testing::in_uneven_pieces;
     use std::path::PathBuf;
 
     const ALL: [SampleFormat; 4] = [
@@ -541,15 +542,7 @@ mod tests {
         let frames = block[0].len();
         let mut w = WavWriter::create(&path, 48_000, block.len(), format).unwrap();
         let mut written = vec![vec![f32::NAN; frames]; block.len()];
-        let mut start = 0;
-        for piece in [1, 7, 480, 4096].iter().cycle() {
-            if start == frames {
-                break;
-            }
-            let end = (start + piece).min(frames);
-            w.write(block, start..end, &mut written).unwrap();
-            start = end;
-        }
+        in_uneven_pieces(frames, |range| w.write(block, range, &mut written).unwrap());
         assert_eq!(w.frames(), frames as u64);
         w.finalize().unwrap();
         (path, written)
