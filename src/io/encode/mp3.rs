@@ -171,6 +171,15 @@ impl Mp3Writer {
                 builder
                     .set_brate(bitrate(kbps)?)
                     .map_err(|e| lame_error(&format!("{kbps} kb/s"), e))?;
+                // LAME's CBR presets scale the input down against clipping (by 0.95 up to
+                // 160 kb/s: the decoded file measured 0.45 LU under its samples). podclean
+                // limits the true peak itself and verifies it on the decoded file, so the
+                // scale is undone: a CBR file decodes as loud as the samples it was made from.
+                // SAFETY: the pointer is the live builder's own; LAME only stores the factor,
+                // which its parameter setup then multiplies by the preset's.
+                unsafe {
+                    mp3lame_encoder::ffi::lame_set_scale(builder.as_ptr(), 1.0 / lame_cbr_scale(kbps));
+                }
             }
             Mp3Mode::Vbr(q) => {
                 builder.set_vbr_mode(VbrMode::Mtrh).map_err(|e| lame_error("mode", e))?;
@@ -259,6 +268,41 @@ impl Mp3Writer {
         file.flush()?;
         file.sync_all()?;
         Ok(self.bytes_written - self.stream_start)
+    }
+}
+
+/// The input scale LAME's CBR/ABR preset table applies at `kbps` (its nearest listed rate).
+fn lame_cbr_scale(kbps: u16) -> f32 {
+    const TABLE: [(u16, f32); 17] = [
+        (8, 0.95),
+        (16, 0.95),
+        (24, 0.95),
+        (32, 0.95),
+        (40, 0.95),
+        (48, 0.95),
+        (56, 0.95),
+        (64, 0.95),
+        (80, 0.95),
+        (96, 0.95),
+        (112, 0.95),
+        (128, 0.95),
+        (160, 0.95),
+        (192, 0.97),
+        (224, 0.98),
+        (256, 1.0),
+        (320, 1.0),
+    ];
+    // LAME picks the nearer of the two listed rates around `kbps`, the upper one on a tie.
+    let upper = TABLE
+        .iter()
+        .position(|&(rate, _)| rate > kbps)
+        .unwrap_or(TABLE.len() - 1);
+    let lower = upper.saturating_sub(1);
+    let (lo, hi) = (TABLE[lower], TABLE[upper]);
+    if kbps >= hi.0 || hi.0 - kbps <= kbps.saturating_sub(lo.0) {
+        hi.1
+    } else {
+        lo.1
     }
 }
 
@@ -530,6 +574,35 @@ mod tests {
                 assert!(snr > 15.0, "{mode:?}: SNR {snr:.1} dB");
             }
         }
+    }
+
+    #[test]
+    fn cbr_decodes_as_loud_as_its_input() {
+        // LAME's own presets would scale these by 0.95, 0.97 and 0.98 (−0.45, −0.26, −0.18 dB).
+        let dir = tempfile::tempdir().unwrap();
+        let block = voice_like(2, 48_000 * 2, 48_000);
+        let energy = |x: &[f32]| {
+            x[4_800..x.len() - 4_800]
+                .iter()
+                .map(|v| f64::from(*v).powi(2))
+                .sum::<f64>()
+        };
+        for kbps in [128, 192, 224, 320] {
+            let path = dir.path().join(format!("{kbps}.mp3"));
+            encode(&path, &block, 48_000, Mp3Mode::Cbr(kbps));
+            let back = decode_file(&path);
+            for ch in 0..2 {
+                let change_db = 10.0 * (energy(&back[ch]) / energy(&block[ch])).log10();
+                assert!(
+                    change_db.abs() < 0.05,
+                    "CBR {kbps}: channel {ch} decodes {change_db:+.3} dB off"
+                );
+            }
+        }
+        assert_eq!(lame_cbr_scale(144), 0.95);
+        assert_eq!(lame_cbr_scale(176), 0.97);
+        assert_eq!(lame_cbr_scale(240), 1.0);
+        assert_eq!(lame_cbr_scale(8), 0.95);
     }
 
     #[test]
