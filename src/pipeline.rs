@@ -14,7 +14,7 @@ use std::time::Instant;
 use crate::check::acx::LevelMeter;
 use crate::dsp::compressor::CompressorStage;
 use crate::dsp::deess::DeessStage;
-use crate::dsp::denoise::DenoiseStage;
+use crate::dsp::denoise::{DenoiseEngine, DenoiseStage};
 use crate::dsp::highpass::HighpassStage;
 use crate::dsp::leveler::Leveler;
 use crate::dsp::limiter::Limiter;
@@ -612,13 +612,25 @@ struct PassA {
 }
 
 /// The cleanup stages the preset switches on, in signal order.
+///
+/// The high-pass runs before RNNoise but after DeepFilterNet. RNNoise's hand-made features
+/// read rumble as part of the voice: with the high-pass behind it, PESQ-WB on the quality
+/// benchmark fell 0.01 on noisy speech and 0.23 on clean speech. DeepFilterNet learned from
+/// full-band noisy speech and removes rumble itself; a high-pass in front changes what the
+/// network sees and cost 0.07 PESQ on noisy speech (0.15 on rumble), whereas behind it the
+/// high-pass only trims what is left below the voice.
 pub fn build_chain(preset: &Preset) -> Chain {
     let mut chain = Chain::new();
-    if preset.highpass.enabled {
+    let denoise = preset.denoise.enabled;
+    let highpass_first = !(denoise && preset.denoise.engine == DenoiseEngine::DeepFilter);
+    if preset.highpass.enabled && highpass_first {
         chain.push(Box::new(HighpassStage::new(&preset.highpass)));
     }
-    if preset.denoise.enabled {
+    if denoise {
         chain.push(Box::new(DenoiseStage::new(&preset.denoise)));
+    }
+    if preset.highpass.enabled && !highpass_first {
+        chain.push(Box::new(HighpassStage::new(&preset.highpass)));
     }
     if preset.deess.enabled {
         chain.push(Box::new(DeessStage::new(&preset.deess)));
@@ -958,4 +970,27 @@ fn write_error(e: &std::io::Error) -> FileError {
         ErrorKind::of_output_io(e),
         format!("cannot write output: {}", io_reason(e)),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage_order(engine: DenoiseEngine) -> Vec<&'static str> {
+        let mut preset = Preset::load("podcast").unwrap();
+        preset.denoise.engine = engine;
+        build_chain(&preset).stages().iter().map(|stage| stage.name()).collect()
+    }
+
+    #[test]
+    fn the_high_pass_runs_before_rnnoise_and_after_deepfilternet() {
+        assert_eq!(
+            stage_order(DenoiseEngine::Rnnoise),
+            ["highpass", "denoise", "deess", "compressor"]
+        );
+        assert_eq!(
+            stage_order(DenoiseEngine::DeepFilter),
+            ["denoise", "highpass", "deess", "compressor"]
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! Rumble filter: a high-pass with the Butterworth magnitude response that removes handling
-//! noise, desk thumps, HVAC rumble and mains hum below the voice before the denoiser and
-//! compressor react to them.
+//! noise, desk thumps, HVAC rumble and mains hum below the voice before the de-esser and
+//! compressor react to them — and before RNNoise, but after DeepFilterNet, which reads
+//! full-band input (`pipeline::build_chain` says why).
 //!
 //! The filter is a linear-phase FIR, not the usual minimum-phase IIR: an IIR Butterworth leads
 //! the phase of the low voice band and moves the cross-correlation peak of male speech by up
