@@ -432,22 +432,24 @@ FFMPEG_CMD_DOC = (
 PODCLEAN_ARGS = []
 
 # The podclean variants: output folder suffix, extra arguments, label. The first is the default
-# preset (and takes --podclean-args); `{net_preset}` is the default preset with everything but
-# the denoiser switched off, written into the work folder.
+# preset with the DeepFilterNet3 engine (and takes --podclean-args); `{net_preset}` is the
+# default preset with everything but the DeepFilterNet3 denoiser switched off, written into the
+# work folder.
 PODCLEAN_VARIANTS = [
-    ("podclean", [], "podclean (deepfilter chain)"),
+    ("podclean", ["--denoiser", "deepfilter"], "podclean (deepfilter chain)"),
     ("podclean_rnnoise", ["-p", "podcast-fast"], "podclean-fast (rnnoise chain)"),
     ("podclean_net", ["-p", "{net_preset}"], "podclean denoiser alone"),
 ]
 
 
 def network_alone_preset(path):
-    """The podcast preset with high-pass, de-esser and compressor off: what the denoiser alone
-    does (loudness normalisation and the true-peak limiter still run, as on every output)."""
+    """The podcast preset with high-pass, de-esser and compressor off and the DeepFilterNet3
+    engine: what the network alone does (leveler, loudness normalisation and the true-peak
+    limiter still run, as on every output)."""
     import tomllib
     with open(os.path.join(REPO, "presets", "podcast.toml"), "rb") as f:
         podcast = tomllib.load(f)
-    dn = podcast.get("denoise", {})
+    dn = dict(podcast.get("denoise", {}), engine="deepfilter")
     lines = ['name = "network-alone"', 'description = "podcast preset, denoiser only"', "[loudness]"]
     for k, v in podcast.get("loudness", {}).items():
         lines.append(f"{k} = {v}")
@@ -629,7 +631,9 @@ def main():
             log(f"podclean binary not found at {args.podclean}")
         else:
             for variant, extra, _ in PODCLEAN_VARIANTS:
-                extra = [a.format(net_preset=net_preset) for a in extra] or PODCLEAN_ARGS
+                extra = [a.format(net_preset=net_preset) for a in extra]
+                if variant == "podclean":
+                    extra += PODCLEAN_ARGS
                 log(f"running {variant} on {len(files)} files")
                 dt, rc, cmd = run_podclean(args.podclean, dirs["noisy"], dirs[variant], extra)
                 log(f"{variant}: {dt:.1f} s, exit {rc}")
