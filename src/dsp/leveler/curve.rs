@@ -4,7 +4,8 @@
 //!
 //! 1. **Chunks**: each phrase of speech (or, past 3 s, each stretch of about 2 s of it) gets
 //!    one level, the mean momentary loudness (400 ms, as BS.1770's gating blocks) around its
-//!    speech hops, with the median pitch of its phrase where enough of it is voiced.
+//!    speech hops, gated as BS.1770 gates (hops more than 10 dB under the phrase's ungated
+//!    level do not count), with the median pitch of its phrase where enough of it is voiced.
 //! 2. **Level path** (Viterbi over a 0.25-dB grid): the most likely level behind the chunks.
 //!    A chunk scatters around its voice's level by 2 dB plus a measuring noise that falls
 //!    with its length; from one chunk to the next the level either drifts (a random walk,
@@ -31,6 +32,8 @@ use super::super::speech::Detection;
 /// A phrase longer than this (hops) is measured in several chunks, so a long turn can drift
 /// and a speaker change without a pause is still followed.
 const MAX_CHUNK_HOPS: usize = 300;
+/// BS.1770's relative gate (10 dB under the ungated level), as an energy ratio.
+const RELATIVE_GATE: f64 = 0.1;
 /// Half of the momentary window (hops): 400 ms in all, as BS.1770's gating blocks.
 const MOMENTARY_HALF_HOPS: usize = 20;
 /// Length long phrases are cut into (hops), about.
@@ -175,6 +178,15 @@ fn chunks(energy: &[f32], pitch_hz: &[f32], detection: &Detection) -> Vec<Chunk>
         } else {
             (len + CHUNK_HOPS / 2) / CHUNK_HOPS
         };
+        // BS.1770's relative gate over the phrase: its fading ends and trailing syllables
+        // weigh no more than a meter lets them, however many of them the detector took for
+        // speech (a cleaner denoiser leaves more of them above the noise floor).
+        let (mut phrase_sum, mut phrase_speech) = (0.0f64, 0usize);
+        for k in phrase.clone().filter(|&k| detection.speech[k]) {
+            phrase_sum += momentary(k);
+            phrase_speech += 1;
+        }
+        let gate = phrase_sum / phrase_speech.max(1) as f64 * RELATIVE_GATE;
         for i in 0..pieces {
             let start = phrase.start + len * i / pieces;
             let end = phrase.start + len * (i + 1) / pieces;
@@ -182,7 +194,7 @@ fn chunks(energy: &[f32], pitch_hz: &[f32], detection: &Detection) -> Vec<Chunk>
             // loudness around its speech hops, so the gaps between words count as they do in
             // BS.1770's 400-ms blocks.
             let (mut sum, mut speech) = (0.0f64, 0usize);
-            for k in (start..end).filter(|&k| detection.speech[k]) {
+            for k in (start..end).filter(|&k| detection.speech[k] && momentary(k) >= gate) {
                 sum += momentary(k);
                 speech += 1;
             }
@@ -532,6 +544,35 @@ mod tests {
             .iter()
             .fold((f64::MAX, f64::MIN), |(lo, hi), &l| (lo.min(l), hi.max(l)));
         assert!(hi - lo < 1.0, "levelled phrases span {lo:.2}..{hi:.2}");
+    }
+
+    #[test]
+    fn faint_trailing_syllables_taken_for_speech_do_not_pull_a_voice_down() {
+        // A host and a guest 10 dB under, alternating; every phrase of the guest trails off
+        // into 1.5 s of syllables 22 dB down that the detector counted as speech (what a
+        // clean denoiser leaves above the floor). A meter gates those out; so must the
+        // leveler, or the guest comes out louder than the host.
+        let mut phrases = Vec::new();
+        for _ in 0..6 {
+            phrases.push((4.0, -20.0));
+            phrases.push((3.0, -30.0));
+        }
+        let (mut energy, detection, ranges) = scene(&phrases, 0.6);
+        for range in ranges.iter().skip(1).step_by(2) {
+            for e in &mut energy[range.end - 150..range.end] {
+                *e *= 10f32.powf(-22.0 / 10.0);
+            }
+        }
+        let pitch = vec![0.0; energy.len()];
+        let curve = gain_curve(&energy, &pitch, &detection, 15.0, 12.0).unwrap();
+        for pair in ranges.chunks(2) {
+            let host = -20.0 + mean_gain(&curve, &pair[0]);
+            let guest = -30.0 + mean_gain(&curve, &(pair[1].start..pair[1].end - 150));
+            assert!(
+                (host - guest).abs() < 1.0,
+                "host {host:.2}, guest {guest:.2} after levelling"
+            );
+        }
     }
 
     #[test]
