@@ -200,6 +200,7 @@ def systems(podclean):
     loudnorm = f"loudnorm=I={TARGET}:TP={CEILING}:LRA=11"
     chains = {
         "podclean (podcast)": ("podclean", []),
+        "podclean -p podcast-fast": ("podclean", ["-p", "podcast-fast"]),
         "podclean --no-denoise": ("podclean", ["--no-denoise"]),
         "podclean --no-level": ("podclean", ["--no-level"]),
         "ffmpeg loudnorm (dynamic)": ("ffmpeg", loudnorm),

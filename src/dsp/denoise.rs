@@ -95,7 +95,7 @@ impl Default for DenoiseSettings {
     fn default() -> Self {
         Self {
             enabled: true,
-            engine: DenoiseEngine::Rnnoise,
+            engine: DenoiseEngine::DeepFilter,
             amount_db: 20.0,
         }
     }
@@ -770,7 +770,7 @@ mod tests {
     fn settings_defaults_validation_and_serde() {
         let d = DenoiseSettings::default();
         assert!(d.enabled);
-        assert_eq!(d.engine, DenoiseEngine::Rnnoise);
+        assert_eq!(d.engine, DenoiseEngine::DeepFilter);
         assert_eq!(d.amount_db, 20.0);
         assert!(d.validate().is_ok());
         let bad = DenoiseSettings {
