@@ -67,11 +67,15 @@ impl Measurement {
     }
 }
 
-/// What a meter measures: everything (for the report) or integrated loudness alone (cheap,
-/// enough to compute a gain).
+/// What a meter measures: everything (for the report), integrated loudness and true peak
+/// (what a pass that only searches the gain checks), or integrated loudness alone (enough to
+/// compute a gain).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MeterKind {
     Full,
+    /// Integrated loudness and true peak, without the loudness range, momentary and
+    /// short-term maxima and the 100-ms track that make up most of a `Full` meter's cost.
+    LoudnessAndPeak,
     IntegratedOnly,
 }
 
@@ -124,7 +128,7 @@ impl Meter {
         }
         let mode = match kind {
             MeterKind::Full => Mode::I | Mode::LRA | Mode::S | Mode::M | Mode::SAMPLE_PEAK,
-            MeterKind::IntegratedOnly => Mode::I,
+            MeterKind::LoudnessAndPeak | MeterKind::IntegratedOnly => Mode::I,
         };
         let mut inner = EbuR128::new(roles.len() as u32, sample_rate, mode)
             .map_err(|e| format!("cannot meter {} channels at {sample_rate} Hz: {e:?}", roles.len()))?;
@@ -141,9 +145,16 @@ impl Meter {
             frames_to_next_step: step,
             block_energies: [0.0; SHORT_TERM_BLOCKS],
             blocks_seen: 0,
-            true_peak: (kind == MeterKind::Full)
+            true_peak: (kind != MeterKind::IntegratedOnly)
                 .then(|| TruePeakDetector::new(sample_rate, roles.len(), TRUE_PEAK_CHUNK)),
-            peaks: vec![0.0; if kind == MeterKind::Full { TRUE_PEAK_CHUNK } else { 0 }],
+            peaks: vec![
+                0.0;
+                if kind == MeterKind::IntegratedOnly {
+                    0
+                } else {
+                    TRUE_PEAK_CHUNK
+                }
+            ],
             max_true_peak: 0.0,
             max_momentary: f64::NEG_INFINITY,
             max_short_term: f64::NEG_INFINITY,
@@ -188,7 +199,7 @@ impl Meter {
         while start < range.end {
             let n = match self.kind {
                 MeterKind::Full => self.frames_to_next_step.min(range.end - start),
-                MeterKind::IntegratedOnly => range.end - start,
+                MeterKind::LoudnessAndPeak | MeterKind::IntegratedOnly => range.end - start,
             };
             self.add_planar(block, start, n);
             start += n;
@@ -238,8 +249,8 @@ impl Meter {
         self.inner.loudness_global().ok().filter(|v| v.is_finite())
     }
 
-    /// Energy of every completed 100-ms block so far (see [`block_energy_to_lufs`]); empty for
-    /// `IntegratedOnly` meters. Block `k` covers frames `[k·step, (k+1)·step)` of what was added,
+    /// Energy of every completed 100-ms block so far (see [`block_energy_to_lufs`]); empty
+    /// but for `Full` meters. Block `k` covers frames `[k·step, (k+1)·step)` of what was added,
     /// with `step` the rate's 100 ms rounded as BS.1770 meters do.
     pub fn block_track(&self) -> &[f32] {
         &self.block_track
@@ -280,12 +291,14 @@ impl Meter {
             integrated_lufs: self.integrated(),
             ..Measurement::default()
         };
+        if self.kind != MeterKind::IntegratedOnly {
+            m.true_peak_dbtp = defined(20.0 * (self.final_true_peak() as f64).log10());
+        }
         if self.kind == MeterKind::Full {
             let channels = self.inner.channels();
             let peak = |f: &dyn Fn(u32) -> Result<f64, ebur128::Error>| {
                 (0..channels).filter_map(|c| f(c).ok()).fold(0.0f64, f64::max)
             };
-            m.true_peak_dbtp = defined(20.0 * (self.final_true_peak() as f64).log10());
             m.sample_peak_dbfs = defined(20.0 * peak(&|c| self.inner.sample_peak(c)).log10());
             m.max_momentary_lufs = defined(self.max_momentary);
             m.max_short_term_lufs = defined(self.max_short_term);
@@ -546,6 +559,32 @@ mod tests {
         assert!(
             (ours - analytic).abs() < 0.2,
             "ours {ours} dBTP, analytic {analytic} dBTP"
+        );
+    }
+
+    #[test]
+    fn a_loudness_and_peak_meter_reads_what_a_full_meter_reads_and_nothing_else() {
+        let rate = 48_000;
+        let loud = sine_block(997.0, 0.5, rate, 2.0, 2);
+        let quiet = sine_block(3_000.0, 0.05, rate, 3.0, 2);
+        let signal: Vec<Vec<f32>> = loud.into_iter().zip(quiet).map(|(a, b)| [a, b].concat()).collect();
+        let roles = [ChannelRole::Left, ChannelRole::Right];
+        let measure = |kind: MeterKind| {
+            let mut meter = Meter::new(rate, &roles, kind).unwrap();
+            for start in (0..signal[0].len()).step_by(1_001) {
+                meter.add(&signal, start..(start + 1_001).min(signal[0].len()));
+            }
+            meter.finish()
+        };
+        let full = measure(MeterKind::Full);
+        let probe = measure(MeterKind::LoudnessAndPeak);
+        assert!((probe.integrated_lufs.unwrap() - full.integrated_lufs.unwrap()).abs() < 1e-9);
+        assert_eq!(probe.true_peak_dbtp, full.true_peak_dbtp);
+        assert!((probe.true_peak_dbtp.unwrap() - 20.0 * 0.5f64.log10()).abs() < 0.01);
+        assert!(full.lra_lu.is_some() && full.max_momentary_lufs.is_some());
+        assert_eq!(
+            (probe.lra_lu, probe.max_momentary_lufs, probe.sample_peak_dbfs),
+            (None, None, None)
         );
     }
 

@@ -52,11 +52,9 @@ pub const MAX_LIMITER_MAKEUP_DB: f64 = 12.0;
 /// encoding; every output is verified either way).
 const LIMITER_WORK_DB: f64 = 1.5;
 /// Limiter headroom below the ceiling on the first pass: meters interpolate between samples
-/// slightly differently, so aim a little under and verify on the written file.
+/// slightly differently, so aim a little under and verify on the written file. Lossy outputs
+/// add what their encoder is expected to raise the peaks by.
 const INITIAL_MARGIN_DB: f64 = 0.05;
-/// The same for lossy outputs, whose encoding raises true peaks by a few tenths of a dB: a
-/// first guess at that rise, so the decoded file usually passes the first time.
-const LOSSY_INITIAL_MARGIN_DB: f64 = 0.5;
 /// A decoded MP3's true peak moves by a tenth of a dB or so between encodes at nearly the
 /// same settings: a margin raised by only the overshoot often overshoots again.
 const LOSSY_MARGIN_STEP_DB: f64 = 0.1;
@@ -335,11 +333,7 @@ pub fn process_file(
         frames: pass_a.frames,
     };
     let gain_limit = gain_db + MAX_LIMITER_MAKEUP_DB;
-    let mut margin = if spec.format.is_lossy() {
-        LOSSY_INITIAL_MARGIN_DB
-    } else {
-        INITIAL_MARGIN_DB
-    };
+    let mut margin = INITIAL_MARGIN_DB.max(spec.true_peak_rise_guess_db());
     // Secant memory, in the loudness of the samples fed to the encoder: (gain, loudness).
     let mut previous: Option<(f64, f64)> = None;
     let mut outcome;
@@ -804,7 +798,10 @@ fn run_pass_b(
     )
     .with_margin_db(margin_db);
     let mut limiter = AlignedChain::new(limiter, info.sample_rate, info.channels, BLOCK_FRAMES)?;
-    let mut meter = WrittenMeter::new(info, settings.preset.over_threshold_dbtp())?;
+    let mut meter = match write {
+        Write::MeterOnly => WrittenMeter::for_gain_search(info)?,
+        Write::Encode(_) => WrittenMeter::new(info, settings.preset.over_threshold_dbtp())?,
+    };
     let mut writer = match write {
         Write::MeterOnly => None,
         Write::Encode(output) => {
@@ -862,7 +859,10 @@ fn run_pass_b(
     while let Some(range) = limiter.flush(&mut block) {
         emit(&block, range, &mut meter)?;
     }
-    let speech_blocks = leveling.map(|(_, blocks)| blocks);
+    // The speech-gated figures are for the report, which only a written file's pass feeds.
+    let speech_blocks = leveling
+        .filter(|_| matches!(write, Write::Encode(_)))
+        .map(|(_, blocks)| blocks);
     let ((measurement, series), audio_bytes) = match (writer, write) {
         (Some(writer), Write::Encode(output)) if !meter_written => {
             let bytes = writer.finalize(None).map_err(|e| write_error(&e))?;
@@ -891,9 +891,10 @@ fn run_pass_b(
 
 /// What pass B measures on the output: loudness and true peak, the unweighted levels the
 /// delivery specs judge, and the short-term series (with its overs) for the report's plot.
+/// A pass that only searches the gain measures loudness and true peak alone.
 struct WrittenMeter {
     loudness: Meter,
-    levels: LevelMeter,
+    levels: Option<LevelMeter>,
 }
 
 impl WrittenMeter {
@@ -903,13 +904,21 @@ impl WrittenMeter {
         loudness.mark_overs_above(over_threshold_dbtp);
         Ok(WrittenMeter {
             loudness,
-            levels: LevelMeter::new(info.sample_rate, info.channels),
+            levels: Some(LevelMeter::new(info.sample_rate, info.channels)),
         })
+    }
+
+    fn for_gain_search(info: &StreamInfo) -> Result<WrittenMeter, FileError> {
+        let loudness = Meter::new(info.sample_rate, &info.channel_roles, MeterKind::LoudnessAndPeak)
+            .map_err(|e| failed(ErrorKind::Unsupported, e))?;
+        Ok(WrittenMeter { loudness, levels: None })
     }
 
     fn add(&mut self, block: &[Vec<f32>], range: std::ops::Range<usize>) {
         self.loudness.add(block, range.clone());
-        self.levels.add(block, range);
+        if let Some(levels) = self.levels.as_mut() {
+            levels.add(block, range);
+        }
     }
 
     /// With `speech_blocks` (the leveler's speech map), the speech-gated figures too.
@@ -920,7 +929,10 @@ impl WrittenMeter {
             self.loudness.over_blocks(),
         );
         let speech = speech_blocks.map(|blocks| speech_loudness(self.loudness.block_track(), blocks));
-        let mut measurement = self.levels.finish().add_to(self.loudness.finish());
+        let mut measurement = match self.levels {
+            Some(levels) => levels.finish().add_to(self.loudness.finish()),
+            None => self.loudness.finish(),
+        };
         if let Some(speech) = speech {
             measurement.set_speech(speech);
         }

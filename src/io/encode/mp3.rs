@@ -10,6 +10,20 @@ use std::path::Path;
 
 use mp3lame_encoder::{Bitrate, Builder, DualPcm, FlushGap, Mode, MonoPcm, Quality, VbrMode};
 
+/// Typical bit rate of each VBR quality `-V n` for stereo at 44.1/48 kHz (LAME's preset
+/// table), in kb/s.
+const VBR_TYPICAL_STEREO_KBPS: [(u8, f64); 10] = [
+    (9, 65.0),
+    (8, 85.0),
+    (7, 100.0),
+    (6, 115.0),
+    (5, 130.0),
+    (4, 165.0),
+    (3, 175.0),
+    (2, 190.0),
+    (1, 225.0),
+    (0, 245.0),
+];
 /// Bit rates LAME can write, in kb/s (MPEG-1 rates; lower sample rates allow a subset).
 pub const BITRATES: [u16; 14] = [32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320];
 /// Sample rates MP3 can hold.
@@ -40,25 +54,28 @@ impl Mp3Mode {
     /// is the lowest at or above `kbps` for `channels` channels: a VBR source at 190 kb/s
     /// becomes V2, not a bigger or a noticeably worse file.
     pub fn vbr_matching(kbps: f64, channels: usize) -> Mp3Mode {
-        const TYPICAL: [(u8, f64); 10] = [
-            (9, 65.0),
-            (8, 85.0),
-            (7, 100.0),
-            (6, 115.0),
-            (5, 130.0),
-            (4, 165.0),
-            (3, 175.0),
-            (2, 190.0),
-            (1, 225.0),
-            (0, 245.0),
-        ];
         // LAME's mono VBR output runs at about half the stereo rate for the same quality.
         let stereo_equivalent = if channels == 1 { kbps * 2.0 } else { kbps };
-        let q = TYPICAL
+        let q = VBR_TYPICAL_STEREO_KBPS
             .iter()
             .find(|(_, typical)| *typical >= stereo_equivalent * 0.97)
             .map_or(0, |(q, _)| *q);
         Mp3Mode::Vbr(q)
+    }
+
+    /// Bits per second and channel, in kb/s (VBR: the typical rate), the measure of how much
+    /// coding noise the encoder adds.
+    pub fn kbps_per_channel(self, channels: usize) -> f64 {
+        match self {
+            Mp3Mode::Cbr(kbps) => f64::from(kbps) / channels.max(1) as f64,
+            Mp3Mode::Vbr(q) => {
+                VBR_TYPICAL_STEREO_KBPS
+                    .iter()
+                    .find(|(quality, _)| *quality == q)
+                    .map_or(130.0, |(_, kbps)| *kbps)
+                    / 2.0
+            }
+        }
     }
 
     /// The CBR rate LAME can write at `sample_rate` closest to `kbps` (ties go up).
@@ -645,6 +662,10 @@ mod tests {
         assert_eq!(Mp3Mode::vbr_matching(60.0, 2), Mp3Mode::Vbr(9));
         assert_eq!(Mp3Mode::vbr_matching(95.0, 1), Mp3Mode::Vbr(2));
         assert_eq!(Mp3Mode::vbr_matching(400.0, 2), Mp3Mode::Vbr(0));
+        assert_eq!(Mp3Mode::Cbr(128).kbps_per_channel(2), 64.0);
+        assert_eq!(Mp3Mode::Cbr(64).kbps_per_channel(1), 64.0);
+        assert_eq!(Mp3Mode::Vbr(2).kbps_per_channel(2), 95.0);
+        assert_eq!(Mp3Mode::Vbr(2).kbps_per_channel(1), 95.0);
         assert!(unsupported(96_000, 2).is_some());
         assert!(unsupported(48_000, 6).is_some());
         assert!(unsupported(44_100, 2).is_none());
