@@ -326,7 +326,7 @@ impl OutputSpec {
 
     /// How far encoding may raise the true peak, in dB: lossless formats none; an MP3's
     /// coding noise rides on the peaks, more at fewer bits per channel (decoded speech limited
-    /// to the ceiling rose 0.2–0.35 dB at 80–128 kb/s per channel, 0.3–0.75 dB at 48–64).
+    /// to the ceiling rose up to 0.25 dB at 80–128 kb/s per channel, 0.3–0.7 dB at 32–64).
     /// The limiter keeps this much under the ceiling on the first try, so the first encode
     /// usually passes; the written file is verified either way.
     pub fn true_peak_rise_guess_db(&self) -> f64 {
