@@ -296,36 +296,7 @@ fn loop_to(audio: &Planar, frames: usize) -> Planar {
 
 /// Whole-signal conversion with podclean's streaming resampler (delay trimmed, tail flushed).
 fn resample(audio: &Planar, from: u32, to: u32) -> Planar {
-    let channels = audio.len();
-    let frames = audio[0].len();
-    let probe = StreamResampler::new(from, to, channels, 0).expect("resampler");
-    let (chunk_in, chunk_out) = (probe.chunk_in(), probe.chunk_out());
-    let mut rs = StreamResampler::new(from, to, channels, 2 * chunk_out).expect("resampler");
-    let want = (frames as u64 * to as u64 / from as u64) as usize;
-    let delay = rs.output_delay();
-    let mut out = vec![Vec::with_capacity(want + 2 * chunk_out); channels];
-    let mut buf = vec![vec![0.0f32; chunk_out]; channels];
-    let mut drain = |rs: &mut StreamResampler, out: &mut Planar| loop {
-        let n = rs.pop(&mut buf, 0..chunk_out);
-        if n == 0 {
-            break;
-        }
-        for (o, b) in out.iter_mut().zip(&buf) {
-            o.extend_from_slice(&b[..n]);
-        }
-    };
-    let mut pos = 0;
-    while pos < frames {
-        let n = (frames - pos).min(chunk_in);
-        let pushed = rs.push(audio, pos..pos + n);
-        pos += pushed;
-        drain(&mut rs, &mut out);
-    }
-    while out[0].len() < want + delay {
-        rs.push_silence(chunk_in);
-        drain(&mut rs, &mut out);
-    }
-    out.into_iter().map(|c| c[delay..delay + want].to_vec()).collect()
+    podclean::dsp::resample::convert(audio, from, to).expect("resampler")
 }
 
 fn write_wav(path: &Path, audio: &Planar) {

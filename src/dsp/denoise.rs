@@ -730,19 +730,9 @@ mod tests {
     }
 
     fn resample_whole(x: &[f32], from: u32, to: u32) -> Vec<f32> {
-        let mut rs = StreamResampler::new(from, to, 1, 1 << 20).unwrap();
-        let want = (x.len() as u64 * to as u64).div_ceil(from as u64) as usize;
-        let delay = rs.output_delay();
-        let total = want + delay + 2 * rs.chunk_out();
-        let mut out = vec![vec![0.0; total]];
-        let mut got = 0;
-        assert_eq!(rs.push(&[x.to_vec()], 0..x.len()), x.len());
-        got += rs.pop(&mut out, got..total);
-        while got < want + delay {
-            rs.push_silence(rs.chunk_in());
-            got += rs.pop(&mut out, got..total);
-        }
-        out[0][delay..delay + want].to_vec()
+        crate::dsp::resample::convert(&[x.to_vec()], from, to)
+            .unwrap()
+            .remove(0)
     }
 
     /// `clean` with the speech fixture at `rate`, scaled to `speech_db` RMS, twice, with

@@ -286,6 +286,33 @@ impl StreamResampler {
     }
 }
 
+/// `input` (planar) converted whole from `rate_in` to `rate_out`, in memory: the converter's
+/// delay trimmed and its tail flushed, so output frame 0 is input time 0, and
+/// `ceil(frames × rate_out / rate_in)` frames long. For whole signals held in memory (test
+/// fixtures, benchmark material); streams go through [`StreamResampler`].
+pub fn convert(input: &[Vec<f32>], rate_in: u32, rate_out: u32) -> Result<Vec<Vec<f32>>, ResampleSetupError> {
+    let frames = input.first().map_or(0, Vec::len);
+    let mut converter = StreamResampler::new(rate_in, rate_out, input.len(), 0)?;
+    let (chunk_in, chunk_out) = (converter.chunk_in(), converter.chunk_out());
+    let want = (frames as u64 * u64::from(rate_out)).div_ceil(u64::from(rate_in)) as usize;
+    let delay = converter.output_delay();
+    let mut out = vec![Vec::with_capacity(want + delay + chunk_out); input.len()];
+    let mut popped = vec![vec![0.0f32; chunk_out]; input.len()];
+    let mut pushed = 0;
+    while out[0].len() < want + delay {
+        if pushed < frames {
+            pushed += converter.push(input, pushed..frames.min(pushed + chunk_in));
+        } else {
+            converter.push_silence(chunk_in);
+        }
+        let n = converter.pop(&mut popped, 0..chunk_out);
+        for (o, p) in out.iter_mut().zip(&popped) {
+            o.extend_from_slice(&p[..n]);
+        }
+    }
+    Ok(out.into_iter().map(|c| c[delay..delay + want].to_vec()).collect())
+}
+
 fn gcd(mut a: u64, mut b: u64) -> u64 {
     while b != 0 {
         (a, b) = (b, a % b);
@@ -301,7 +328,7 @@ mod tests {
 
     /// Streams `input` through a fresh converter in pushes of `block` frames, trims the delay,
     /// flushes, and returns exactly `ceil(len × out / in)` frames per channel.
-    fn convert(input: &[Vec<f32>], rate_in: u32, rate_out: u32, block: usize) -> Vec<Vec<f32>> {
+    fn convert_in_blocks(input: &[Vec<f32>], rate_in: u32, rate_out: u32, block: usize) -> Vec<Vec<f32>> {
         let channels = input.len();
         let len = input[0].len();
         let want = (len as u64 * rate_out as u64).div_ceil(rate_in as u64) as usize;
@@ -374,7 +401,7 @@ mod tests {
                     .collect()
             };
             let input = vec![make(rate_in, len_in)];
-            let out = convert(&input, rate_in, rate_out, 480);
+            let out = convert_in_blocks(&input, rate_in, rate_out, 480);
             let want = (len_in as u64 * rate_out as u64).div_ceil(rate_in as u64) as usize;
             assert_eq!(out[0].len(), want, "{rate_in}->{rate_out} length");
             let expected = make(rate_out, want);
@@ -386,6 +413,22 @@ mod tests {
                 .fold(0.0f32, f32::max);
             assert!(err < 5e-4, "{rate_in}->{rate_out}: max error {err}");
         }
+    }
+
+    /// The one-shot conversion is the stream's, pushed in any blocks: the same samples.
+    #[test]
+    fn whole_signal_conversion_is_the_streams_output() {
+        for (rate_in, rate_out) in [(44_100, 48_000), (48_000, 16_000), (44_100, 44_100)] {
+            let len = rate_in as usize / 2 + 1;
+            let input = vec![sine_at(997.0, rate_in, len, 0.0), sine_at(3_001.0, rate_in, len, 0.001)];
+            let whole = convert(&input, rate_in, rate_out).unwrap();
+            assert_eq!(
+                whole,
+                convert_in_blocks(&input, rate_in, rate_out, 4096),
+                "{rate_in}->{rate_out}"
+            );
+        }
+        assert!(convert(&[vec![0.0; 10]], 0, 48_000).is_err());
     }
 
     /// 16 → 48 → 16 kHz with trimmed delays gives back the input: same length, lag 0, and
@@ -400,9 +443,9 @@ mod tests {
             .enumerate()
             .map(|(i, (a, b))| fade(i) * (a + b) * 0.5)
             .collect();
-        let up = convert(std::slice::from_ref(&x), 16_000, 48_000, 7);
+        let up = convert_in_blocks(std::slice::from_ref(&x), 16_000, 48_000, 7);
         assert_eq!(up[0].len(), 48_000);
-        let back = convert(&up, 48_000, 16_000, 4096);
+        let back = convert_in_blocks(&up, 48_000, 16_000, 4096);
         assert_eq!(back[0].len(), len);
         assert_eq!(best_lag(&x, &back[0], 8), 0);
         let err = x
@@ -418,11 +461,15 @@ mod tests {
         for (rate_in, rate_out) in [(44_100, 48_000), (48_000, 16_000)] {
             let len = rate_in as usize / 3;
             let input = vec![sine_at(300.0, rate_in, len, 0.0), sine_at(2_500.0, rate_in, len, 0.0)];
-            let reference = convert(&input, rate_in, rate_out, 4096);
+            let reference = convert_in_blocks(&input, rate_in, rate_out, 4096);
             for &block in &BLOCK_SIZES {
-                assert_eq!(convert(&input, rate_in, rate_out, block), reference, "block {block}");
+                assert_eq!(
+                    convert_in_blocks(&input, rate_in, rate_out, block),
+                    reference,
+                    "block {block}"
+                );
             }
-            let left = convert(&input[..1], rate_in, rate_out, 4096);
+            let left = convert_in_blocks(&input[..1], rate_in, rate_out, 4096);
             assert_eq!(left[0], reference[0]);
         }
     }

@@ -141,28 +141,9 @@ pub fn speech(seconds: f64) -> Audio {
 
 /// `audio` at another sample rate, through podclean's own resampler (its delay trimmed).
 pub fn resampled(audio: &Audio, rate: u32) -> Audio {
-    use podclean::dsp::resample::StreamResampler;
-    let channels = audio.channels.len();
-    let mut converter = StreamResampler::new(audio.rate, rate, channels, 1 << 16).unwrap();
-    let delay = converter.output_delay();
-    let want = (audio.frames() as u64 * rate as u64).div_ceil(audio.rate as u64) as usize;
-    let mut scratch = vec![vec![0.0f32; converter.capacity()]; channels];
-    let mut out = vec![Vec::with_capacity(want + delay); channels];
-    let mut pushed = 0;
-    while out[0].len() < want + delay {
-        if pushed < audio.frames() {
-            pushed += converter.push(&audio.channels, pushed..audio.frames());
-        } else {
-            converter.push_silence(converter.chunk_in());
-        }
-        let popped = converter.pop(&mut scratch, 0..converter.available());
-        for (o, s) in out.iter_mut().zip(&scratch) {
-            o.extend_from_slice(&s[..popped]);
-        }
-    }
     Audio {
         rate,
-        channels: out.into_iter().map(|c| c[delay..delay + want].to_vec()).collect(),
+        channels: podclean::dsp::resample::convert(&audio.channels, audio.rate, rate).unwrap(),
     }
 }
 
