@@ -23,12 +23,13 @@
 //!
 //! Measured through the CLI (`bench/deess/run.sh`; the test `sibilant_speech_is_de_essed_
 //! and_plain_speech_keeps_its_presence` checks the same on the clips in `tests/fixtures/deess/`):
-//! on the twelve most sibilant 16 kHz LibriSpeech/ARCTIC recordings the sibilance index (energy
-//! 5–10 kHz over 0.1–4 kHz, whole file) drops by 6.1 dB on average at 48 kHz (4.1 dB at least)
-//! and by 4.9 dB at their own 16 kHz (3.5 dB at least), while the presence (2–5 kHz over
-//! 0.1–4 kHz, and over the full band) of the twelve least sibilant ones moves by 0.74 dB at
-//! most. The former bell with the presets' −6 dB threshold and 6 dB maximum took 3.1 dB off at
-//! 48 kHz and 1.7 dB at 16 kHz.
+//! on the twelve most sibilant of 57 LibriSpeech/ARCTIC/VCTK/Valentini/JFK recordings the
+//! sibilance index (energy 5–10 kHz over 0.1–4 kHz, whole file) drops by 5.9 dB on average at
+//! 48 kHz (4.6 dB at least) and by 4.7 dB at their own 16 kHz (3.6 dB at least), while that of
+//! the twelve least sibilant ones drops by 0.7 dB on average and their presence (2–5 kHz over
+//! 0.1–4 kHz, and over the full band) moves by 0.24 dB at most. A detector that judged each
+//! "s" against its own full-band power (the previous design, −12 dB) cut both classes: 6.1 and
+//! 2.4 dB at 48 kHz.
 //!
 //! **No reduction means no processing.** The bells' dry path holds no filter: with `g = 1` the
 //! output is the input bit for bit (reductions below 1e-6 dB, a change under one f32 step,
@@ -40,14 +41,20 @@
 //!
 //! **Sidechain.** The short-term power (3 ms mean square) of the sibilance band — an 8th-order
 //! Linkwitz-Riley high-pass at `frequency_hz`, low-passed at 2.2·`frequency_hz` (5–11 kHz by
-//! default) — is compared with the short-term power of the full band. The threshold is that
-//! ratio in dB, so quiet and loud voices are treated alike, and the reduction is as many dB as
-//! the ratio exceeds the threshold (up to `max_reduction_db`), smoothed by
-//! `attack_ms`/`release_ms`: a sibilant that barely sticks out is touched lightly, a piercing
-//! one is brought down to the threshold, so sibilants keep their order of loudness instead of
-//! all being flattened to one (lisping) level. Starting the band at 5 kHz rather than 4 keeps
-//! fricatives and formants of the 4–5 kHz presence region from triggering it. Channels are
-//! linked: powers are summed over channels and all get the same gain.
+//! default) — is compared with the level of the voice around it: the larger of the full band's
+//! short-term power and a follower of the power outside the band that rises in 5 ms and falls
+//! over 300 ms. Inside an "s" the follower still holds the vowels before it, so what decides is
+//! how loud the "s" is against the voice, not its spectrum: every "s" has most of its power in
+//! the band (a detector that compares the band with the full band alone sees 0…−6 dB in all of
+//! them and cuts them all alike), but only a harsh one comes near its vowels' level. After a
+//! pause the follower has fallen and a sibilant that opens the phrase is judged against itself.
+//! The threshold is that ratio in dB, so quiet and loud voices are treated alike, and the
+//! reduction is as many dB as the ratio exceeds the threshold (up to `max_reduction_db`),
+//! smoothed by `attack_ms`/`release_ms`: a sibilant that barely sticks out is touched lightly,
+//! a piercing one is brought down to the threshold, so sibilants keep their order of loudness
+//! instead of all being flattened to one (lisping) level. Starting the band at 5 kHz rather
+//! than 4 keeps fricatives and formants of the 4–5 kHz presence region from triggering it.
+//! Channels are linked: powers are summed over channels and all get the same gain.
 //!
 //! At sample rates where the band does not exist (`frequency_hz` above 0.4·fs: 8 and
 //! 11.025 kHz input at the default), the stage passes audio through untouched and reports
@@ -70,8 +77,8 @@ pub struct DeessSettings {
     /// `frequency_hz … 2.2·frequency_hz` (5–11 kHz at 5 kHz), and the two cut bells sit at
     /// 1.24× and 1.9× it (6.2 and 9.5 kHz).
     pub frequency_hz: f64,
-    /// How far the band's power may come up to the full-band power (dB, ≤ 0) before
-    /// reduction starts.
+    /// How far the band's power may come up to the voice's level (dB, ≤ 0: the larger of the
+    /// full band now and the level of the vowels around) before reduction starts.
     pub threshold_db: f64,
     /// The most the band is ever turned down (at the bells' centres), in dB.
     pub max_reduction_db: f64,
@@ -86,10 +93,13 @@ impl Default for DeessSettings {
         Self {
             enabled: true,
             frequency_hz: 5000.0,
-            // In voiced speech the 5–11 kHz band sits 25–45 dB below the full band; in an "s"
-            // it carries most of the power (0…−6 dB). −12 dB lies clearly between, so vowels
-            // are not touched and a sibilant is pulled down by up to 10 dB.
-            threshold_db: -12.0,
+            // In voiced speech the 5–11 kHz band sits 25–45 dB below the voice; an "s" has most
+            // of its power in it, and what tells a harsh one from an ordinary one is how close
+            // it comes to the level of the vowels around it. On the de-esser bench, the twelve
+            // most and twelve least sibilant of 48 LibriSpeech/ARCTIC recordings, at their own
+            // 16 kHz, lose 4.7 and 0.7 dB of sibilance index at −18 dB, 4.1 and 0.3 dB at −15,
+            // 3.1 and 0.1 dB at −12 (too little on the sibilant ones: the weakest lost 1.8 dB).
+            threshold_db: -18.0,
             // A sibilant that sticks out by more than this keeps some of its edge: deeper cuts
             // start to sound like a lisp.
             max_reduction_db: 10.0,
@@ -114,6 +124,12 @@ impl DeessSettings {
 
 /// Sidechain power window (time constant), ms.
 const DETECTOR_MS: f64 = 3.0;
+/// The voice level that sibilance is judged against follows the power outside the sibilance
+/// band: it rises within a few milliseconds of a vowel's onset and falls over 300 ms, so across
+/// an "s" (100–250 ms) it still holds the level of the vowels around it, while after a pause it
+/// has fallen far enough that a sibilant opening the next phrase is judged against itself.
+const VOICE_ATTACK_MS: f64 = 5.0;
+const VOICE_RELEASE_MS: f64 = 300.0;
 /// Power added to the full-band power before the ratio (−50 dBFS), so hiss in pauses, whose
 /// spectrum is mostly "high band", is not mistaken for sibilance.
 const FLOOR_POWER: f64 = 1e-5;
@@ -151,8 +167,11 @@ pub struct DeessStage {
     bells: Vec<Cascade>,
     detector: MeanSquare,
     smoother: AttackRelease,
+    voice_follower: AttackRelease,
     band_power: f64,
     full_power: f64,
+    /// The voice's level around now: power outside the sibilance band, held over an "s".
+    voice_power: f64,
     /// Smoothed reduction in dB (≥ 0).
     reduction: f64,
     /// Band/full power ratio (linear) at the threshold.
@@ -181,8 +200,10 @@ impl DeessStage {
             bells: Vec::new(),
             detector: MeanSquare::default(),
             smoother: AttackRelease::default(),
+            voice_follower: AttackRelease::default(),
             band_power: 0.0,
             full_power: 0.0,
+            voice_power: 0.0,
             reduction: 0.0,
             threshold: 1.0,
             band_sq: Vec::new(),
@@ -215,9 +236,11 @@ impl DeessStage {
         let threshold_db = self.settings.threshold_db;
         for (b, &f) in band_sq.iter_mut().zip(full_sq.iter()) {
             let band = self.detector.step(&mut self.band_power, *b);
-            let full = self.detector.step(&mut self.full_power, f) + FLOOR_POWER;
-            let target = if band > self.threshold * full {
-                (10.0 * (band / full).log10() - threshold_db).min(max_reduction)
+            let full = self.detector.step(&mut self.full_power, f);
+            let voice = self.voice_follower.step(&mut self.voice_power, (full - band).max(0.0));
+            let reference = full.max(voice) + FLOOR_POWER;
+            let target = if band > self.threshold * reference {
+                (10.0 * (band / reference).log10() - threshold_db).min(max_reduction)
             } else {
                 0.0
             };
@@ -294,6 +317,7 @@ impl Stage for DeessStage {
         }
         self.detector = MeanSquare::new(DETECTOR_MS, sample_rate);
         self.smoother = AttackRelease::new(self.settings.attack_ms, self.settings.release_ms, sample_rate);
+        self.voice_follower = AttackRelease::new(VOICE_ATTACK_MS, VOICE_RELEASE_MS, sample_rate);
         self.threshold = 10f64.powf(self.settings.threshold_db / 10.0);
         let chunk = max_block.max(1);
         self.band_sq = vec![0.0; chunk];
@@ -328,6 +352,7 @@ impl Stage for DeessStage {
         }
         self.band_power = 0.0;
         self.full_power = 0.0;
+        self.voice_power = 0.0;
         self.reduction = 0.0;
         self.stats = Stats::default();
     }
@@ -372,14 +397,18 @@ mod tests {
         s
     }
 
-    /// A vowel stand-in: 150 Hz harmonics up to 2850 Hz with 1/k amplitudes, scaled to `rms_db`.
+    /// A vowel stand-in: 150 Hz harmonics up to 2850 Hz with 1/k amplitudes, scaled to `rms_db`,
+    /// fading in over 5 ms as a voice does (a hard start would be a broadband click).
     fn voiced(len: usize, rms_db_target: f64, fs: u32) -> Vec<f32> {
+        let fade = fs as f64 / 200.0;
         let raw: Vec<f64> = (0..len)
             .map(|i| {
                 let t = i as f64 / fs as f64;
-                (1..=19)
-                    .map(|k| (2.0 * PI * 150.0 * k as f64 * t + k as f64).sin() / k as f64)
-                    .sum()
+                let onset = 0.5 - 0.5 * (PI * (i as f64 / fade).min(1.0)).cos();
+                onset
+                    * (1..=19)
+                        .map(|k| (2.0 * PI * 150.0 * k as f64 * t + k as f64).sin() / k as f64)
+                        .sum::<f64>()
             })
             .collect();
         let rms = (raw.iter().map(|v| v * v).sum::<f64>() / len as f64).sqrt();
@@ -607,7 +636,7 @@ mod tests {
 
     /// Known answers on steady tones: a 1 kHz "voice" at −20 dBFS and a 7 kHz "sibilant" at a
     /// set level. The reduction equals how far the sidechain's band/full power ratio (computed
-    /// from the filters' responses) exceeds the −12 dB threshold, capped at 10 dB, within
+    /// from the filters' responses) exceeds the default −18 dB threshold, capped at 10 dB, within
     /// 0.2 dB (the 3 ms mean square ripples at 2 kHz by ±0.1 dB and the 1 ms attack follows
     /// its peaks); the 7 kHz tone loses what the cut's response says; the 1 kHz tone only the
     /// bells' far skirt (under 0.15 dB); a tone below the threshold leaves the output bit for
@@ -626,7 +655,8 @@ mod tests {
             let side_gain = s.split_high.magnitude(FS as f64, 7000.0) * s.side_lowpass.magnitude(FS as f64, 7000.0);
             let band_power = (sib_amp * side_gain).powi(2) / 2.0;
             let full_power = (crate::dsp::db_to_amp(-17.0).powi(2) + sib_amp.powi(2)) / 2.0 + FLOOR_POWER;
-            let expected = (10.0 * (band_power / full_power).log10() + 12.0).clamp(0.0, 10.0);
+            let threshold_db = DeessSettings::default().threshold_db;
+            let expected = (10.0 * (band_power / full_power).log10() - threshold_db).clamp(0.0, 10.0);
             let sib_change =
                 band_db(&y[0], FS, 6000.0, 8000.0, settle.clone()) - band_db(&x, FS, 6000.0, 8000.0, settle.clone());
             let voice_change = below_3k_db(&y[0], settle.clone()) - below_3k_db(&x, settle.clone());
@@ -700,6 +730,47 @@ mod tests {
         }
     }
 
+    /// Sibilance is judged against the voice around it, not against itself: a 150 ms hiss
+    /// (5–10 kHz) right after half a second of voice at −20 dBFS is cut by at least 7 dB when it
+    /// is as loud as the voice, and left bit for bit when it lies 26 dB under it, as the "s" of
+    /// a speaker without harsh sibilance does. The same soft hiss after 1.5 s of silence has
+    /// nothing louder around it and counts as sibilance again (≥ 7 dB).
+    #[test]
+    fn sibilance_is_judged_against_the_voice_around_it() {
+        let len = FS as usize * 5 / 2;
+        let hiss_after_voice = FS as usize / 2..FS as usize * 13 / 20;
+        let hiss_after_pause = 2 * FS as usize..FS as usize * 43 / 20;
+        let hiss_len = hiss_after_voice.len();
+        let voice: Vec<f32> = voiced(len, -20.0, FS)
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| if i < hiss_after_voice.start { v } else { 0.0 })
+            .collect();
+        let band = |x: &[f32], r: std::ops::Range<usize>| band_db(x, FS, 5500.0, 9500.0, r);
+        for (hiss_db, on, expect_cut) in [
+            (-20.0, hiss_after_voice.clone(), true),
+            (-46.0, hiss_after_voice.clone(), false),
+            (-46.0, hiss_after_pause.clone(), true),
+        ] {
+            let x = mix(&voice, &hiss_burst(len, on.clone(), hiss_db, 5000.0, 10_000.0));
+            let mut s = stage();
+            let y = process(s.as_mut(), std::slice::from_ref(&x));
+            let change = band(&y[0], on.clone()) - band(&x, on.clone());
+            eprintln!(
+                "hiss at {hiss_db} dBFS from {} ms: 5.5-9.5 kHz {change:.2} dB, {:?}",
+                on.start * 1000 / FS as usize,
+                s.metrics()
+            );
+            assert_eq!(on.len(), hiss_len);
+            if expect_cut {
+                assert!(change < -7.0, "{hiss_db} dB at {}: changed {change:.2} dB", on.start);
+            } else {
+                assert_eq!(s.metrics()[0], ("max_reduction_db", 0.0));
+                assert!(y[0] == x, "{hiss_db} dB at {}: not bit for bit", on.start);
+            }
+        }
+    }
+
     /// The voiced signal alone, quiet and loud, passes bit for bit: no reduction, and no
     /// filter in the path when there is none.
     #[test]
@@ -719,11 +790,14 @@ mod tests {
     /// sibilance index (5–10 kHz over 0.1–4 kHz, whole clip) drops by at least
     /// `SIBILANT_MIN_DROP` dB each and `SIBILANT_MEAN_DROP` on average; on the non-sibilant
     /// ones the 2–5 kHz presence, against 0.1–4 kHz and against the full band, moves by less
-    /// than 0.8 dB (the target is ±1 dB).
+    /// than 0.8 dB (the target is ±1 dB), and their index by less than `PLAIN_MAX_DROP`: their
+    /// "s" sit far under their vowels and are mostly left alone (a detector that compared each
+    /// "s" with itself took 3–4.5 dB off two of them).
     #[test]
     fn sibilant_speech_is_de_essed_and_plain_speech_keeps_its_presence() {
         const SIBILANT_MIN_DROP: f64 = 3.0;
         const SIBILANT_MEAN_DROP: f64 = 4.0;
+        const PLAIN_MAX_DROP: f64 = 3.0;
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/deess");
         let mut names: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
@@ -761,6 +835,9 @@ mod tests {
                     if change[1].abs() >= 0.8 || change[2].abs() >= 0.8 {
                         failures.push(format!("{fs} Hz {name}: presence moved {change:?}"));
                     }
+                    if change[0] <= -PLAIN_MAX_DROP {
+                        failures.push(format!("{fs} Hz {name}: sibilance index {:.2} dB down", change[0]));
+                    }
                     plain += 1;
                 }
             }
@@ -772,6 +849,7 @@ mod tests {
                 "{fs} Hz: mean sibilance drop only {mean:.2} dB"
             );
         }
+        assert!(failures.is_empty(), "{failures:#?}");
     }
 
     /// Sample-exact sync: the output/input cross-correlation peaks at lag 0 on real speech at
@@ -805,8 +883,9 @@ mod tests {
         }
     }
 
-    /// Real speech (the ARCTIC fixture upsampled to 48 kHz) with the default threshold: every
-    /// frame dominated by 5–8 kHz (an "s") is de-essed by at least 6 dB, no voiced frame
+    /// Real speech (the ARCTIC fixture upsampled to 48 kHz, a speaker with loud sibilants) with
+    /// the default threshold: every run of frames dominated by 5–8 kHz (an "s") is de-essed by
+    /// at least 9 dB at its peak and the sibilant frames by 7 dB on average, no voiced frame
     /// (5–8 kHz more than 20 dB down) ever makes the reduction grow — vowels only inherit the
     /// release of a preceding sibilant — and the reduction never exceeds the 10 dB maximum.
     #[test]
@@ -839,21 +918,42 @@ mod tests {
                 );
                 vowel.push(peak);
             } else if level > -45.0 && hf_share > -3.0 {
-                sibilant.push(peak);
+                sibilant.push((f, peak));
+            }
+        }
+        // Consecutive sibilant frames form one "s".
+        let mut runs: Vec<Vec<f64>> = Vec::new();
+        for (k, &(f, peak)) in sibilant.iter().enumerate() {
+            match runs.last_mut() {
+                Some(run) if k > 0 && sibilant[k - 1].0 + 1 == f => run.push(peak),
+                _ => runs.push(vec![peak]),
             }
         }
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-        let min = sibilant.iter().fold(f64::MAX, |m, &r| m.min(r));
+        let peaks: Vec<f64> = sibilant.iter().map(|&(_, p)| p).collect();
+        let weakest_run = runs
+            .iter()
+            .map(|r| r.iter().fold(0.0f64, |m, &v| m.max(v)))
+            .fold(f64::MAX, f64::min);
         let m = s.metrics();
         eprintln!(
-            "{m:?}; {} sibilant frames: min {min:.2}, mean {:.2} dB; {} vowel frames: mean {:.2} dB (release)",
+            "{m:?}; {} sibilant frames in {} runs: mean {:.2} dB, weakest run peaks at {weakest_run:.2} dB; \
+             {} vowel frames: mean {:.2} dB (release)",
             sibilant.len(),
-            mean(&sibilant),
+            runs.len(),
+            mean(&peaks),
             vowel.len(),
             mean(&vowel),
         );
-        assert!(sibilant.len() >= 15 && vowel.len() >= 100);
-        assert!(min >= 6.0, "a sibilant frame got only {min:.2} dB");
+        assert!(sibilant.len() >= 15 && runs.len() >= 3 && vowel.len() >= 100);
+        // The first 20-30 ms of an "s" are judged against the vowel before it, so the cut ramps
+        // up over the onset; then each reaches (nearly) the full 10 dB.
+        assert!(weakest_run >= 9.0, "an \"s\" got only {weakest_run:.2} dB");
+        assert!(
+            mean(&peaks) >= 7.0,
+            "sibilant frames got {:.2} dB on average",
+            mean(&peaks)
+        );
         assert!(m[0].1 <= 10.0 + 1e-9, "{m:?}");
     }
 
