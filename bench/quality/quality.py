@@ -497,7 +497,9 @@ def run_podclean(binary, src_dir, out_dir, extra=()):
     dt = time.time() - t0
     if p.returncode != 0:
         log(f"podclean exited {p.returncode}: {p.stderr.strip()[-2000:]}")
-    return dt, p.returncode, " ".join(shlex.quote(c) for c in cmd[3:])
+    # RESULTS.md quotes the command: paths inside the repository are given relative to it.
+    shown = [os.path.relpath(c, REPO) if c.startswith(REPO + os.sep) else c for c in cmd[3:]]
+    return dt, p.returncode, " ".join(shlex.quote(c) for c in shown)
 
 
 # ----------------------------------------------------------------------------- aggregation
