@@ -143,8 +143,6 @@ const CUT_FALL: (f64, f64) = (2.0, 3.0);
 /// Half the cut filter's span, ms: the stage's latency. Its frequency resolution (a
 /// Blackman-windowed span of 3 ms blurs the shape by about ±1 kHz) is what the rise needs.
 const CUT_HALF_SPAN_MS: f64 = 1.5;
-/// Frequency points over 0…Nyquist at which the cut filter's design integrates the shape.
-const DESIGN_POINTS: usize = 4096;
 /// Reduction (dB) below which the output is the input untouched. 1e-6 dB scales the band by
 /// 1 − 1.2e-7, less than one step of f32, so skipping it changes nothing audible or
 /// measurable, but lets the output return to bit-exact as soon as the release has settled.
@@ -309,29 +307,18 @@ fn cut_shape(freq: f64, bottom: f64) -> f64 {
     ramp(CUT_RISE.0, CUT_RISE.1) * (1.0 - ramp(CUT_FALL.0, CUT_FALL.1))
 }
 
-/// The cut filter: `2·half + 1` taps of the inverse Fourier transform of [`cut_shape`] (real and
-/// even, so the filter is linear-phase: a pure delay of `half` samples at every frequency),
-/// Blackman-windowed, whose side lobes (−58 dB) keep the response within 0.003 of the shape
-/// away from its ramps.
+/// The cut filter: `2·half + 1` taps whose zero-phase response is [`cut_shape`] (a real, even
+/// response, so the filter is linear-phase: a pure delay of `half` samples at every
+/// frequency), Blackman-windowed, whose side lobes (−58 dB) keep the response within 0.003 of
+/// the shape away from its ramps.
 fn cut_filter(sample_rate: f64, bottom: f64, half: usize) -> Vec<f32> {
-    let step = sample_rate / 2.0 / DESIGN_POINTS as f64;
-    let shape: Vec<f64> = (0..DESIGN_POINTS)
-        .map(|k| cut_shape((k as f64 + 0.5) * step, bottom))
-        .collect();
+    let taps = super::fir::zero_phase_taps(sample_rate, 2 * half + 1, |freq| cut_shape(freq, bottom));
     let span = (half + 1) as f64;
-    (0..=2 * half)
-        .map(|i| {
-            let t = i as f64 - half as f64;
-            let ideal: f64 = shape
-                .iter()
-                .enumerate()
-                .map(|(k, &a)| a * (2.0 * std::f64::consts::PI * (k as f64 + 0.5) * step * t / sample_rate).cos())
-                .sum::<f64>()
-                * 2.0
-                * step
-                / sample_rate;
-            let phase = std::f64::consts::PI * t / span;
-            (ideal * (0.42 + 0.5 * phase.cos() + 0.08 * (2.0 * phase).cos())) as f32
+    taps.iter()
+        .enumerate()
+        .map(|(i, &h)| {
+            let phase = std::f64::consts::PI * (i as f64 - half as f64) / span;
+            (h * (0.42 + 0.5 * phase.cos() + 0.08 * (2.0 * phase).cos())) as f32
         })
         .collect()
 }

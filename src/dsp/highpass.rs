@@ -100,21 +100,7 @@ fn tap_count(sample_rate: f64, corner: f64, order: u32) -> usize {
 /// the Butterworth high-pass of `order` with its −3 dB corner at `corner`.
 fn design_taps(sample_rate: f64, corner: f64, order: u32) -> Vec<f64> {
     let taps = tap_count(sample_rate, corner, order);
-    // Dense grid: the sampled response aliases in time with period `grid` ≥ 4N, far beyond
-    // where the impulse response has died away.
-    let grid = (4 * taps).next_power_of_two();
-    let inverse = RealFftPlanner::<f64>::new().plan_fft_inverse(grid);
-    let mut spectrum = inverse.make_input_vec();
-    for (k, bin) in spectrum.iter_mut().enumerate() {
-        let freq = k as f64 * sample_rate / grid as f64;
-        *bin = Complex::new(butterworth_magnitude(freq, corner, order), 0.0);
-    }
-    let mut zero_phase = inverse.make_output_vec();
-    // A real, even spectrum always has zero imaginary DC and Nyquist bins, so this can't fail.
-    let done = inverse.process(&mut spectrum, &mut zero_phase);
-    debug_assert!(done.is_ok());
-    let scale = 1.0 / grid as f64;
-
+    let zero_phase = super::fir::zero_phase_taps(sample_rate, taps, |freq| butterworth_magnitude(freq, corner, order));
     let centre = (taps - 1) / 2;
     let tukey = |k: usize| {
         // `k` is the distance from the centre; `x` the position from the nearer edge in 0..=0.5.
@@ -128,11 +114,9 @@ fn design_taps(sample_rate: f64, corner: f64, order: u32) -> Vec<f64> {
     let mut h = vec![0.0; taps];
     let mut window = vec![0.0; taps];
     for k in 0..=centre {
-        // Average the two halves so the taps are symmetric to the last bit.
-        let value = 0.5 * (zero_phase[k] + zero_phase[(grid - k) % grid]) * scale;
         let w = tukey(k);
-        h[centre + k] = value * w;
-        h[centre - k] = value * w;
+        h[centre + k] = zero_phase[centre + k] * w;
+        h[centre - k] = zero_phase[centre - k] * w;
         window[centre + k] = w;
         window[centre - k] = w;
     }

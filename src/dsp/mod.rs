@@ -7,6 +7,7 @@ pub mod deepfilter;
 pub mod deess;
 pub mod denoise;
 pub mod envelope;
+pub mod fir;
 pub mod highpass;
 pub mod leveler;
 pub mod limiter;
