@@ -16,8 +16,13 @@
 //! 3. **Trend**: through each stretch of one voice (between jumps) a local linear fit
 //!    (Gaussian weights in time, σ 3.5 s) gives the level at every chunk: a slow drift is
 //!    followed without lag, phrase-to-phrase variation averages out.
-//! 4. **Gain**: the file's reference level (the median speech level, weighted by time) minus
-//!    the level, bounded by `max_boost_db` / `max_cut_db`.
+//! 4. **Gain**: the file's reference level minus the level, bounded by `max_boost_db` /
+//!    `max_cut_db`. The reference is the typical speech level (the median, weighted by time),
+//!    moved only as far as it must for the quietest and the loudest voice (the 2nd and 98th
+//!    percentiles of the speech time) both to reach it within those bounds. So when a quiet
+//!    guest does most of the talking, the host is cut by up to `max_cut_db` and the guest
+//!    raised by the rest: voices up to `max_boost_db + max_cut_db` apart come out level,
+//!    whoever talks more.
 //! 5. **Phrases and pauses**: inside a phrase the gain is interpolated between its chunks.
 //!    A phrase's gain holds 100 ms past its end (the decay of the last word) and from 50 ms
 //!    before its start (the breath in); in between, the gain holds the lower of the two
@@ -55,6 +60,10 @@ const VOICE_CHANGE_OCTAVES: f64 = 0.5;
 const VOICE_CHANGE_FACTOR: f64 = 0.2;
 /// Voiced hops a phrase needs for a median pitch.
 const MIN_PITCHED_HOPS: usize = 20;
+/// The quietest and the loudest voice are measured at these quantiles of the speech time (and
+/// one minus it), so a stray second of something very quiet or very loud does not move the
+/// reference: such a passage is bounded by `max_boost_db` / `max_cut_db` from the typical level.
+const VOICE_RANGE_QUANTILE: f64 = 0.02;
 /// Time constant (σ) of the smoothing of the level inside one voice's stretch, in hops (3.5 s).
 const TREND_SIGMA_HOPS: f64 = 350.0;
 /// Resolution of the level grid, dB.
@@ -94,7 +103,7 @@ pub fn gain_curve(
         return None;
     }
     let smoothed = level_path(&chunks);
-    let reference = weighted_median(&chunks, &smoothed);
+    let reference = reference_level(&chunks, &smoothed, max_boost_db, max_cut_db);
     let chunk_gain: Vec<(usize, f32)> = chunks
         .iter()
         .zip(&smoothed)
@@ -328,19 +337,32 @@ fn variance(chunk: &Chunk) -> f64 {
     SCATTER_DB.powi(2) + SHORT_SCATTER_DB_SQRT_S.powi(2) / seconds
 }
 
-/// The median of `levels`, each counted by its chunk's weight (hops of speech).
-fn weighted_median(chunks: &[Chunk], levels: &[f64]) -> f64 {
-    let mut pairs: Vec<(f64, f64)> = levels.iter().zip(chunks).map(|(&l, c)| (l, c.weight)).collect();
-    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let half = pairs.iter().map(|p| p.1).sum::<f64>() / 2.0;
+/// Step 4 of the module documentation: the level every passage is brought to.
+fn reference_level(chunks: &[Chunk], levels: &[f64], max_boost_db: f64, max_cut_db: f64) -> f64 {
+    let mut by_level: Vec<(f64, f64)> = levels.iter().zip(chunks).map(|(&l, c)| (l, c.weight)).collect();
+    by_level.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let typical = weighted_quantile(&by_level, 0.5);
+    let quietest = weighted_quantile(&by_level, VOICE_RANGE_QUANTILE);
+    let loudest = weighted_quantile(&by_level, 1.0 - VOICE_RANGE_QUANTILE);
+    // Any reference in [loudest - cut, quietest + boost] levels every voice within the bounds.
+    // When the voices lie further apart than both bounds together, that range is empty and the
+    // typical level stays wherever it lies between its two ends.
+    let (a, b) = (loudest - max_cut_db, quietest + max_boost_db);
+    typical.clamp(a.min(b), a.max(b))
+}
+
+/// The level below which a fraction `q` of the speech lies; `by_level` holds (level, hops of
+/// speech) sorted by level.
+fn weighted_quantile(by_level: &[(f64, f64)], q: f64) -> f64 {
+    let wanted = by_level.iter().map(|p| p.1).sum::<f64>() * q;
     let mut acc = 0.0;
-    for &(level, weight) in &pairs {
+    for &(level, weight) in by_level {
         acc += weight;
-        if acc >= half {
+        if acc >= wanted {
             return level;
         }
     }
-    pairs.last().map_or(0.0, |p| p.0)
+    by_level.last().map_or(0.0, |p| p.0)
 }
 
 /// Linear interpolation of `(hop, gain)` points at hop `k`, holding the ends.
@@ -500,6 +522,51 @@ mod tests {
         // by its 15 at most.
         assert!((mean_gain(&curve, &ranges[0]) + 12.0).abs() < 0.3);
         assert!((mean_gain(&curve, &ranges[2]) - 15.0).abs() < 0.3);
+    }
+
+    #[test]
+    fn voices_as_far_apart_as_both_bounds_allow_are_levelled_whoever_talks_more() {
+        // A quiet guest doing most of the talking (the typical level is theirs) and a host
+        // 15 dB louder: the host is cut by all of max_cut (12 dB), the guest raised by the 3
+        // dB left. A median reference alone would leave the host 3 dB over.
+        let phrases: Vec<(f64, f64)> = (0..16)
+            .map(|i| if i % 2 == 0 { (6.0, -35.0) } else { (3.0, -20.0) })
+            .collect();
+        let (energy, detection, ranges) = scene(&phrases, 0.6);
+        let pitch = vec![0.0; energy.len()];
+        let curve = gain_curve(&energy, &pitch, &detection, 15.0, 12.0).unwrap();
+        for pair in ranges.chunks(2) {
+            let guest = -35.0 + mean_gain(&curve, &pair[0]);
+            let host = -20.0 + mean_gain(&curve, &pair[1]);
+            assert!(
+                (host - guest).abs() < 0.5,
+                "host {host:.2}, guest {guest:.2} after levelling"
+            );
+            assert!(mean_gain(&curve, &pair[1]) >= -12.0 - 1e-3);
+        }
+        let max = curve.gain_db.iter().fold(f32::MIN, |m, &g| m.max(g));
+        let min = curve.gain_db.iter().fold(f32::MAX, |m, &g| m.min(g));
+        assert!(max <= 15.0 + 1e-4 && min >= -12.0 - 1e-4, "{min}..{max}");
+    }
+
+    #[test]
+    fn a_stray_second_of_very_quiet_speech_does_not_move_the_reference() {
+        // One voice for a minute and one second of something 30 dB under it: the voice keeps
+        // a gain of 0 dB (the reference stays its level) and the stray second is raised by
+        // max_boost only.
+        let mut phrases: Vec<(f64, f64)> = (0..12).map(|_| (5.0, -20.0)).collect();
+        phrases.insert(6, (1.0, -50.0));
+        let (energy, detection, ranges) = scene(&phrases, 0.6);
+        let pitch = vec![0.0; energy.len()];
+        let curve = gain_curve(&energy, &pitch, &detection, 15.0, 12.0).unwrap();
+        for (i, range) in ranges.iter().enumerate().filter(|(i, _)| *i != 6) {
+            assert!(
+                mean_gain(&curve, range).abs() < 0.3,
+                "phrase {i}: {:.2} dB",
+                mean_gain(&curve, range)
+            );
+        }
+        assert!((mean_gain(&curve, &ranges[6]) - 15.0).abs() < 0.5);
     }
 
     #[test]

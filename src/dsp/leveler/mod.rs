@@ -24,9 +24,11 @@ use crate::loudness::gated_loudness;
 #[serde(deny_unknown_fields, default)]
 pub struct LevelerSettings {
     pub enabled: bool,
-    /// The most a passage is raised above the file's typical speech level, in dB.
+    /// The most a passage is raised, in dB. The level every passage is brought to is the
+    /// file's typical speech level, moved within the bounds when that levels every voice
+    /// ([`curve`], step 4).
     pub max_boost_db: f64,
-    /// The most a passage is lowered below the file's typical speech level, in dB.
+    /// The most a passage is lowered, in dB.
     pub max_cut_db: f64,
 }
 
@@ -34,8 +36,9 @@ impl Default for LevelerSettings {
     fn default() -> Self {
         Self {
             enabled: true,
-            // A guest 15 dB under the host is still brought level; beyond that, the
-            // recording's own noise would come up with the voice too far.
+            // Voices up to 27 dB apart are brought level (a guest 15 dB under a host who
+            // talks most, a host 12 dB over a guest who does); beyond that, the recording's
+            // own noise would come up with the voice too far.
             max_boost_db: 15.0,
             max_cut_db: 12.0,
         }
